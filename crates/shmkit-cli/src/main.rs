@@ -1,0 +1,58 @@
+//! `shmkit`: create, inspect, exchange data through and clean up shared-memory objects.
+//!
+//! One file per subcommand under `cmd/`. Errors are printed as
+//! `shmkit: <verb>: <object>: <reason>`; exit codes are 0 (all fine), 1 (an operation
+//! failed) and 2 (usage error). A closed stdout pipe is not an error, and no Rust panic
+//! or backtrace ever reaches the user.
+
+mod cmd;
+mod object;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Safe shared-memory IPC for Linux: System V and POSIX objects, semaphores, channels.
+#[derive(Parser, Debug)]
+#[command(name = "shmkit", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("shmkit: internal error: {msg}{at}; please report this as a bug");
+    }));
+
+    let cli = Cli::parse();
+    let verb = cli.command.verb();
+    let result = std::panic::catch_unwind(|| cmd::run(cli.command));
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            if report::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            if e.downcast_ref::<report::Reported>().is_some() {
+                return ExitCode::from(report::EXIT_FAILURE);
+            }
+            if let Some(u) = e.downcast_ref::<report::Usage>() {
+                report::error(verb, u);
+                return ExitCode::from(report::EXIT_USAGE);
+            }
+            report::error(verb, format!("{e:#}"));
+            ExitCode::from(report::EXIT_FAILURE)
+        }
+        // The hook has printed the message.
+        Err(_) => ExitCode::from(report::EXIT_FAILURE),
+    }
+}

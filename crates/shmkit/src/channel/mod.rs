@@ -1,0 +1,1 @@
+//! Lock-free message channels over shared memory.

@@ -1,0 +1,1 @@
+//! Enumerating the IPC objects on this machine: /proc/sysvipc, /dev/shm, /proc/*/maps.

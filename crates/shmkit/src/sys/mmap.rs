@@ -1,0 +1,34 @@
+//! mmap and munmap of shared file descriptors.
+
+use std::os::fd::BorrowedFd;
+use std::ptr::NonNull;
+
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::error::{Error, Result};
+
+/// Maps `len` bytes of `fd` at `offset` with MAP_SHARED, read-only or read-write.
+/// `object` names the object for errors.
+pub fn map_shared(fd: BorrowedFd<'_>, offset: u64, len: usize, writable: bool, object: &str) -> Result<NonNull<u8>> {
+    if len == 0 {
+        return Err(Error::invalid("mmap", object, "cannot map 0 bytes (the object is empty)"));
+    }
+    let prot = if writable { ProtFlags::READ | ProtFlags::WRITE } else { ProtFlags::READ };
+    // SAFETY: a null hint lets the kernel choose fresh address space, so no existing Rust
+    // allocation is replaced; the result is only used as a raw pointer by the caller.
+    let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, offset) }
+        .map_err(|e| Error::os("mmap", object, e.raw_os_error()))?;
+    NonNull::new(p.cast()).ok_or_else(|| Error::invalid("mmap", object, "the kernel returned a null mapping"))
+}
+
+/// Unmaps a mapping made by [`map_shared`].
+///
+/// # Safety
+///
+/// `ptr` and `len` must describe a live mapping made by [`map_shared`] that nothing
+/// will touch afterwards.
+pub unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees a live mapping of `len` bytes no longer in use.
+    // munmap cannot fail for such a range; nothing useful can be done if it did.
+    let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
+}

@@ -1,0 +1,20 @@
+//! The only module that calls the kernel through `libc` or `rustix` FFI.
+//!
+//! Everything else in the crate calls the wrappers here, which turn raw return values
+//! into [`crate::Error`]s naming the operation and the object. `clippy.toml` lists the
+//! raw functions as disallowed outside this module. Each submodule holds one family of
+//! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm).
+#![allow(unsafe_code, clippy::disallowed_methods)]
+
+pub mod mmap;
+pub mod posix;
+
+/// The calling thread's errno after a failed libc call.
+pub(crate) fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// The system page size in bytes.
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}

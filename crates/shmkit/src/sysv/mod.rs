@@ -1,0 +1,1 @@
+//! System V shared memory and semaphore sets: keys, segments, attachments.

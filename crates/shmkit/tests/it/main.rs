@@ -1,0 +1,5 @@
+//! The one integration-test binary. Modules mirror `src/`; `support` holds what every
+//! module needs: unique object names, child processes, C peers, deadlines.
+#![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
+
+mod support;

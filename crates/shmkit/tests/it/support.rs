@@ -1,0 +1,153 @@
+//! Shared test support: unique names for the objects a test creates, re-running this
+//! binary as a child process, compiling C peers, and waiting with a deadline.
+//!
+//! Every object a test creates is named `shmkit_test_<pid>_<n>_<tag>` (POSIX) or has a
+//! key in the test range `0x5348xxxx` (System V; IPC_PRIVATE objects are removed by a
+//! guard). CI fails if any such object outlives the test run.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The environment variable that tells an ignored child test it was started by a parent.
+pub const CHILD_ENV: &str = "SHMKIT_TEST_CHILD";
+
+/// A name no other test or program uses: `shmkit_test_<pid>_<n>_<tag>`.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("shmkit_test_{}_{}_{}", std::process::id(), n, tag)
+}
+
+/// A System V key in the test range `0x5348_0000..=0x5348_ffff`, unique within this
+/// process and unlikely to collide across concurrent test processes.
+pub fn unique_key() -> i32 {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let low = (std::process::id().wrapping_mul(131).wrapping_add(n.wrapping_mul(7919))) & 0xffff;
+    (0x5348_0000u32 | low) as i32
+}
+
+/// Whether this process is a child started by [`run_child`]; ignored child tests return
+/// at once when it is not.
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Re-runs this test binary to execute exactly the ignored test `name` (its full path,
+/// such as `sysv::child_writer`), with `env` set, and returns the spawned child.
+pub fn spawn_child(name: &str, env: &[(&str, &str)]) -> Child {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn child test")
+}
+
+/// Runs a child test to completion within `deadline` and returns its output; a hang
+/// becomes a panic naming the child.
+pub fn run_child(name: &str, env: &[(&str, &str)], deadline: Duration) -> Output {
+    let child = spawn_child(name, env);
+    wait_output(child, deadline, name)
+}
+
+/// Waits for `child` with a deadline; kills it and panics on time-out.
+pub fn wait_output(mut child: Child, deadline: Duration, what: &str) -> Output {
+    match wait_timeout(&mut child, deadline) {
+        Some(_) => child.wait_with_output().expect("collect child output"),
+        None => {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect child output");
+            panic!(
+                "{what} did not finish within {deadline:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Waits for a child to exit, up to `deadline`, on its pidfd (no polling loop).
+pub fn wait_timeout(child: &mut Child, deadline: Duration) -> Option<ExitStatus> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    if let Some(st) = child.try_wait().expect("try_wait") {
+        return Some(st);
+    }
+    let pid = Pid::from_raw(child.id() as i32).expect("pid");
+    let fd = pidfd_open(pid, PidfdFlags::empty()).expect("pidfd_open");
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ts = rustix::time::Timespec::try_from(left).expect("timespec");
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return child.try_wait().expect("try_wait"),
+            Ok(_) => return Some(child.wait().expect("wait")),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("poll on pidfd: {e}"),
+        }
+    }
+}
+
+/// Asserts that a child exited with status 0, showing its output otherwise.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiles a C program from `source` with the system's `cc` (cached per test run by
+/// name) and returns the executable's path. Extra arguments (`-lrt`, `-pthread`) follow.
+pub fn compile_c(name: &str, source: &str, extra: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-peers");
+    std::fs::create_dir_all(&dir).expect("create c-peers dir");
+    let src = dir.join(format!("{name}.c"));
+    let exe = dir.join(name);
+    // Write under a per-process name, then rename, so that concurrent runs never see
+    // half a file.
+    let tmp_src = dir.join(format!("{name}.{}.c", std::process::id()));
+    std::fs::write(&tmp_src, source).expect("write C source");
+    std::fs::rename(&tmp_src, &src).expect("rename C source");
+    let tmp_exe = dir.join(format!("{name}.{}.out", std::process::id()));
+    let out = Command::new("cc")
+        .args(["-O1", "-Wall", "-Werror", "-std=gnu11", "-o"])
+        .arg(&tmp_exe)
+        .arg(&src)
+        .args(extra)
+        .output()
+        .expect("run cc (a C compiler is part of a fresh machine)");
+    assert!(out.status.success(), "cc {name}.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::rename(&tmp_exe, &exe).expect("rename C program");
+    exe
+}
+
+/// A guard that runs a clean-up closure on drop, also when the test panics.
+pub struct Cleanup<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for Cleanup<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// Removes `/dev/shm/<name>` on drop if it still exists.
+pub struct PosixGuard(pub String);
+
+impl Drop for PosixGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/{}", self.0.trim_start_matches('/')));
+    }
+}
