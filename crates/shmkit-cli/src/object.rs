@@ -43,7 +43,9 @@ impl FromStr for ObjectSpec {
                 return Err("'/' names no POSIX object: give /NAME".into());
             }
             if name.contains('/') {
-                return Err(format!("'{s}': a POSIX object name cannot contain a second '/'"));
+                return Err(format!(
+                    "'{s}': a POSIX object name cannot contain a second '/'"
+                ));
             }
             if name.len() > 255 {
                 return Err(format!("'{s}': a POSIX object name is at most 255 bytes"));
@@ -57,9 +59,11 @@ impl FromStr for ObjectSpec {
             });
         }
         if let Some(k) = s.strip_prefix("key:") {
-            return parse_key(k)
-                .map(ObjectSpec::SysvKey)
-                .ok_or_else(|| format!("'{s}': a key is a 32-bit number, decimal or 0x hex, such as key:0x4100c4a7"));
+            return parse_key(k).map(ObjectSpec::SysvKey).ok_or_else(|| {
+                format!(
+                    "'{s}': a key is a 32-bit number, decimal or 0x hex, such as key:0x4100c4a7"
+                )
+            });
         }
         if let Some(rest) = s.strip_prefix("ftok:") {
             let (path, proj) = rest
@@ -71,9 +75,14 @@ impl FromStr for ObjectSpec {
             let proj = parse_proj(proj).ok_or_else(|| {
                 format!("'{s}': PROJ is one character or a number from 0 to 255, such as A or 65")
             })?;
-            return Ok(ObjectSpec::Ftok { path: PathBuf::from(path), proj });
+            return Ok(ObjectSpec::Ftok {
+                path: PathBuf::from(path),
+                proj,
+            });
         }
-        Err(format!("'{s}': name an object as id:N, key:K, ftok:PATH:PROJ or /NAME"))
+        Err(format!(
+            "'{s}': name an object as id:N, key:K, ftok:PATH:PROJ or /NAME"
+        ))
     }
 }
 
@@ -109,26 +118,55 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!("id:5".parse(), Ok(ObjectSpec::SysvId(5)));
-        assert_eq!("key:0x4100c4a7".parse(), Ok(ObjectSpec::SysvKey(0x4100c4a7u32 as i32)));
+        assert_eq!(
+            "key:0x4100c4a7".parse(),
+            Ok(ObjectSpec::SysvKey(0x4100c4a7u32 as i32))
+        );
         assert_eq!("key:-1".parse(), Ok(ObjectSpec::SysvKey(-1)));
         assert_eq!("key:4294967295".parse(), Ok(ObjectSpec::SysvKey(-1)));
         assert_eq!("key:42".parse(), Ok(ObjectSpec::SysvKey(42)));
         assert_eq!(
             "ftok:/tmp:A".parse(),
-            Ok(ObjectSpec::Ftok { path: "/tmp".into(), proj: b'A' })
+            Ok(ObjectSpec::Ftok {
+                path: "/tmp".into(),
+                proj: b'A'
+            })
         );
         assert_eq!(
             "ftok:/a:b:7".parse(),
-            Ok(ObjectSpec::Ftok { path: "/a:b".into(), proj: 7 })
+            Ok(ObjectSpec::Ftok {
+                path: "/a:b".into(),
+                proj: 7
+            })
         );
-        assert_eq!("ftok:/tmp:0x41".parse(), Ok(ObjectSpec::Ftok { path: "/tmp".into(), proj: 0x41 }));
+        assert_eq!(
+            "ftok:/tmp:0x41".parse(),
+            Ok(ObjectSpec::Ftok {
+                path: "/tmp".into(),
+                proj: 0x41
+            })
+        );
         assert_eq!("/psm_1".parse(), Ok(ObjectSpec::Posix("psm_1".into())));
     }
 
     #[test]
     fn rejects_malformed_with_reasons() {
-        for bad in ["", "5", "id:", "id:-3", "id:x", "key:0xZZ", "key:", "ftok:/tmp", "ftok::A",
-                    "ftok:/tmp:256", "ftok:/tmp:AB", "/", "/a/b", "sem:3"] {
+        for bad in [
+            "",
+            "5",
+            "id:",
+            "id:-3",
+            "id:x",
+            "key:0xZZ",
+            "key:",
+            "ftok:/tmp",
+            "ftok::A",
+            "ftok:/tmp:256",
+            "ftok:/tmp:AB",
+            "/",
+            "/a/b",
+            "sem:3",
+        ] {
             let e = bad.parse::<ObjectSpec>().unwrap_err();
             assert!(e.contains('\''), "{bad}: {e}");
         }

@@ -112,7 +112,11 @@ impl Error {
     }
 
     /// An error from an [`io::Error`] or [`rustix::io::Errno`].
-    pub fn from_io(op: impl Into<Cow<'static, str>>, object: impl fmt::Display, err: io::Error) -> Self {
+    pub fn from_io(
+        op: impl Into<Cow<'static, str>>,
+        object: impl fmt::Display,
+        err: io::Error,
+    ) -> Self {
         match err.raw_os_error() {
             Some(errno) => Error::os(op, object, errno),
             None => Error::new(ErrorKind::Other, op, object, err.to_string()),
@@ -137,12 +141,20 @@ impl Error {
     }
 
     /// Shorthand for [`ErrorKind::InvalidInput`].
-    pub fn invalid(op: impl Into<Cow<'static, str>>, object: impl fmt::Display, reason: impl Into<String>) -> Self {
+    pub fn invalid(
+        op: impl Into<Cow<'static, str>>,
+        object: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::new(ErrorKind::InvalidInput, op, object, reason)
     }
 
     /// Shorthand for [`ErrorKind::Corrupt`]: shared memory holds something unexpected.
-    pub fn corrupt(op: impl Into<Cow<'static, str>>, object: impl fmt::Display, reason: impl Into<String>) -> Self {
+    pub fn corrupt(
+        op: impl Into<Cow<'static, str>>,
+        object: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::new(ErrorKind::Corrupt, op, object, reason)
     }
 
@@ -202,7 +214,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} on {} failed: {}", self.op, self.object, self.reason())
+        write!(
+            f,
+            "{} on {} failed: {}",
+            self.op,
+            self.object,
+            self.reason()
+        )
     }
 }
 
@@ -225,9 +243,13 @@ fn default_hint(op: &str, errno: i32) -> Option<&'static str> {
         }
         ("shmget", libc::ENOSPC) => "the SHMMNI limit is reached, or SHMALL pages are in use",
         ("shmget", libc::ENOENT) => "no segment has this key; create it first",
-        ("shmget", libc::EEXIST) => "a segment with this key exists and exclusive creation was asked",
+        ("shmget", libc::EEXIST) => {
+            "a segment with this key exists and exclusive creation was asked"
+        }
         ("shmget", libc::ENOMEM) => "not enough memory for the segment",
-        ("shmget", libc::EPERM) => "SHM_HUGETLB needs CAP_IPC_LOCK or membership of vm.hugetlb_shm_group",
+        ("shmget", libc::EPERM) => {
+            "SHM_HUGETLB needs CAP_IPC_LOCK or membership of vm.hugetlb_shm_group"
+        }
         ("shmat", libc::EINVAL) => {
             "invalid id, or an address that is not page aligned (use SHM_RND) or already mapped"
         }
@@ -267,9 +289,17 @@ mod tests {
 
     #[test]
     fn library_reason_has_no_errno() {
-        let e = Error::new(ErrorKind::OutOfBounds, "read", "id 7", "offset 10 + length 20 exceeds size 16");
+        let e = Error::new(
+            ErrorKind::OutOfBounds,
+            "read",
+            "id 7",
+            "offset 10 + length 20 exceeds size 16",
+        );
         assert_eq!(e.errno(), None);
-        assert_eq!(e.to_string(), "read on id 7 failed: offset 10 + length 20 exceeds size 16");
+        assert_eq!(
+            e.to_string(),
+            "read on id 7 failed: offset 10 + length 20 exceeds size 16"
+        );
     }
 
     #[test]

@@ -174,7 +174,13 @@ pub trait RegionExt: Region {
 impl<R: Region + ?Sized> RegionExt for R {}
 
 /// The bounds check shared by every implementation: `len` bytes at `offset` inside `size`.
-pub(crate) fn check_bounds(op: &'static str, object: &str, offset: usize, len: usize, size: usize) -> Result<()> {
+pub(crate) fn check_bounds(
+    op: &'static str,
+    object: &str,
+    offset: usize,
+    len: usize,
+    size: usize,
+) -> Result<()> {
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(()),
         _ => Err(Error::new(
@@ -186,11 +192,21 @@ pub(crate) fn check_bounds(op: &'static str, object: &str, offset: usize, len: u
     }
 }
 
-fn check_aligned(op: &'static str, object: &str, base: *mut u8, offset: usize, align: usize) -> Result<()> {
+fn check_aligned(
+    op: &'static str,
+    object: &str,
+    base: *mut u8,
+    offset: usize,
+    align: usize,
+) -> Result<()> {
     if (base as usize).wrapping_add(offset) % align == 0 {
         Ok(())
     } else {
-        Err(Error::invalid(op, object, format!("offset {offset} is not {align}-byte aligned")))
+        Err(Error::invalid(
+            op,
+            object,
+            format!("offset {offset} is not {align}-byte aligned"),
+        ))
     }
 }
 
@@ -223,30 +239,48 @@ mod tests {
 
     #[test]
     fn copies_in_and_out_and_checks_bounds() {
-        let r = Heap { buf: vec![0; 4].into_boxed_slice(), writable: true };
+        let r = Heap {
+            buf: vec![0; 4].into_boxed_slice(),
+            writable: true,
+        };
         r.write_at(30, b"ab").unwrap();
         assert_eq!(r.read_vec(30, 2).unwrap(), b"ab");
         let e = r.write_at(31, b"ab").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::OutOfBounds);
-        assert_eq!(e.to_string(), "write on heap failed: offset 31 + length 2 exceeds the size 32");
-        assert_eq!(r.read_vec(usize::MAX, 2).unwrap_err().kind(), ErrorKind::OutOfBounds);
+        assert_eq!(
+            e.to_string(),
+            "write on heap failed: offset 31 + length 2 exceeds the size 32"
+        );
+        assert_eq!(
+            r.read_vec(usize::MAX, 2).unwrap_err().kind(),
+            ErrorKind::OutOfBounds
+        );
     }
 
     #[test]
     fn typed_values_and_atomics() {
-        let r = Heap { buf: vec![0; 4].into_boxed_slice(), writable: true };
+        let r = Heap {
+            buf: vec![0; 4].into_boxed_slice(),
+            writable: true,
+        };
         r.write(3, &0x1122_3344_5566_7788u64).unwrap();
         assert_eq!(r.read::<u64>(3).unwrap(), 0x1122_3344_5566_7788);
         let a = r.atomic_u32(16).unwrap();
         a.store(7, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(r.read::<u32>(16).unwrap(), 7);
-        assert_eq!(r.atomic_u32(18).unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            r.atomic_u32(18).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
         assert_eq!(r.atomic_u64(32).unwrap_err().kind(), ErrorKind::OutOfBounds);
     }
 
     #[test]
     fn read_only_refuses_writes() {
-        let r = Heap { buf: vec![0; 1].into_boxed_slice(), writable: false };
+        let r = Heap {
+            buf: vec![0; 1].into_boxed_slice(),
+            writable: false,
+        };
         assert_eq!(r.write_at(0, b"x").unwrap_err().kind(), ErrorKind::ReadOnly);
         assert_eq!(r.atomic_u32(0).unwrap_err().kind(), ErrorKind::ReadOnly);
         assert_eq!(r.read::<u8>(0).unwrap(), 0);

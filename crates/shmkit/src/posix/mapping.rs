@@ -48,11 +48,21 @@ impl Mapping {
             return Err(Error::invalid(
                 "mmap",
                 &name,
-                format!("offset {offset} is not a multiple of the page size {}", sys::page_size()),
+                format!(
+                    "offset {offset} is not a multiple of the page size {}",
+                    sys::page_size()
+                ),
             ));
         }
         let ptr = sys::mmap::map_shared(fd.as_fd(), offset, len, writable, &name)?;
-        Ok(Mapping { ptr, len, offset, writable, fd: check_shrink.then_some(fd), name })
+        Ok(Mapping {
+            ptr,
+            len,
+            offset,
+            writable,
+            fd: check_shrink.then_some(fd),
+            name,
+        })
     }
 
     /// Offset of the mapping within the object.
@@ -81,7 +91,8 @@ unsafe impl Region for Mapping {
     fn check_range(&self, op: &'static str, offset: usize, len: usize) -> Result<()> {
         check_bounds(op, &self.name, offset, len, self.len)?;
         if let Some(fd) = &self.fd {
-            let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", &self.name, e.raw_os_error()))?;
+            let st = rustix::fs::fstat(fd)
+                .map_err(|e| Error::os("fstat", &self.name, e.raw_os_error()))?;
             let size = st.st_size.max(0) as u64;
             let end = self.offset + offset as u64 + len as u64;
             // Pages past the end of the object fault even below the mapping's length.

@@ -9,16 +9,40 @@ use crate::error::{Error, Result};
 
 /// Maps `len` bytes of `fd` at `offset` with MAP_SHARED, read-only or read-write.
 /// `object` names the object for errors.
-pub fn map_shared(fd: BorrowedFd<'_>, offset: u64, len: usize, writable: bool, object: &str) -> Result<NonNull<u8>> {
+pub fn map_shared(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: usize,
+    writable: bool,
+    object: &str,
+) -> Result<NonNull<u8>> {
     if len == 0 {
-        return Err(Error::invalid("mmap", object, "cannot map 0 bytes (the object is empty)"));
+        return Err(Error::invalid(
+            "mmap",
+            object,
+            "cannot map 0 bytes (the object is empty)",
+        ));
     }
-    let prot = if writable { ProtFlags::READ | ProtFlags::WRITE } else { ProtFlags::READ };
+    let prot = if writable {
+        ProtFlags::READ | ProtFlags::WRITE
+    } else {
+        ProtFlags::READ
+    };
     // SAFETY: a null hint lets the kernel choose fresh address space, so no existing Rust
     // allocation is replaced; the result is only used as a raw pointer by the caller.
-    let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, offset) }
-        .map_err(|e| Error::os("mmap", object, e.raw_os_error()))?;
-    NonNull::new(p.cast()).ok_or_else(|| Error::invalid("mmap", object, "the kernel returned a null mapping"))
+    let p = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            MapFlags::SHARED,
+            fd,
+            offset,
+        )
+    }
+    .map_err(|e| Error::os("mmap", object, e.raw_os_error()))?;
+    NonNull::new(p.cast())
+        .ok_or_else(|| Error::invalid("mmap", object, "the kernel returned a null mapping"))
 }
 
 /// Unmaps a mapping made by [`map_shared`].

@@ -11,7 +11,9 @@ pub mod posix;
 
 /// The calling thread's errno after a failed libc call.
 pub(crate) fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// The system page size in bytes.

@@ -23,9 +23,19 @@ pub enum OpenMode {
 
 /// shm_open(`name`) with O_NOFOLLOW | O_CLOEXEC. `name` is the bare name, without the
 /// leading slash, already validated by the caller. `object` names it for errors.
-pub fn shm_open(name: &str, mode: OpenMode, writable: bool, perm: u32, object: &str) -> Result<OwnedFd> {
+pub fn shm_open(
+    name: &str,
+    mode: OpenMode,
+    writable: bool,
+    perm: u32,
+    object: &str,
+) -> Result<OwnedFd> {
     let mut flags = OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    flags |= if writable { OFlags::RDWR } else { OFlags::RDONLY };
+    flags |= if writable {
+        OFlags::RDWR
+    } else {
+        OFlags::RDONLY
+    };
     match mode {
         OpenMode::Open => {}
         OpenMode::CreateExclusive => flags |= OFlags::CREATE | OFlags::EXCL,

@@ -26,7 +26,10 @@ pub fn unique_name(tag: &str) -> String {
 /// process and unlikely to collide across concurrent test processes.
 pub fn unique_key() -> i32 {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let low = (std::process::id().wrapping_mul(131).wrapping_add(n.wrapping_mul(7919))) & 0xffff;
+    let low = (std::process::id()
+        .wrapping_mul(131)
+        .wrapping_add(n.wrapping_mul(7919)))
+        & 0xffff;
     (0x5348_0000u32 | low) as i32
 }
 
@@ -41,11 +44,17 @@ pub fn is_child() -> bool {
 pub fn spawn_child(name: &str, env: &[(&str, &str)]) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, "1")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -129,7 +138,11 @@ pub fn compile_c(name: &str, source: &str, extra: &[&str]) -> PathBuf {
         .args(extra)
         .output()
         .expect("run cc (a C compiler is part of a fresh machine)");
-    assert!(out.status.success(), "cc {name}.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cc {name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::rename(&tmp_exe, &exe).expect("rename C program");
     exe
 }
