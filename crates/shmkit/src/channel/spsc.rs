@@ -26,7 +26,10 @@ use super::wait::{self, block_on, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::ChannelError;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Rate-limited liveness checks on the non-blocking paths.
+/// Rate-limited liveness checks on the non-blocking paths, and the end-of-stream state.
+///
+/// The end (peer closed or died) is reported once; after that the endpoint waits for a
+/// new peer as if freshly opened, so a restarted peer can take over.
 struct PeerWatch {
     seen: bool,
     epoch_at_open: u32,
@@ -45,12 +48,7 @@ impl PeerWatch {
             .endpoint(ep_off)
             .gone(check, &mut self.seen, self.epoch_at_open)
         {
-            Gone::No => {
-                if sh.endpoint(ep_off).holder().is_some() {
-                    self.died = None;
-                }
-                None
-            }
+            Gone::No => None,
             Gone::Died(pid) => {
                 self.died = Some(pid);
                 Some(ChannelError::PeerDied(pid))
@@ -60,6 +58,16 @@ impl PeerWatch {
                 None => ChannelError::Disconnected,
             }),
         }
+    }
+
+    /// The end was reported: from now on, wait for the next peer.
+    fn reported(&mut self, sh: &Shared, ep_off: usize) {
+        self.seen = false;
+        self.died = None;
+        self.epoch_at_open = sh
+            .endpoint(ep_off)
+            .epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -188,7 +196,10 @@ impl Sender {
         }
         match self.watch.gone(&self.sh, RECEIVER_OFFSET, force) {
             None => Ok(None),
-            Some(e) => Err(e),
+            Some(e) => {
+                self.watch.reported(&self.sh, RECEIVER_OFFSET);
+                Err(e)
+            }
         }
     }
 
@@ -214,7 +225,10 @@ impl Sender {
                     }
                     match watch.gone(sh, RECEIVER_OFFSET, force) {
                         None => Ok(None),
-                        Some(e) => Err(e),
+                        Some(e) => {
+                            watch.reported(sh, RECEIVER_OFFSET);
+                            Err(e)
+                        }
                     }
                 })
             }
@@ -438,7 +452,10 @@ impl Receiver {
             // it died): look once more before reporting the end.
             Some(e) => match c.peek(&sh.g, head, tail, sh)? {
                 Some(p) => Ok(Some(p)),
-                None => Err(e),
+                None => {
+                    watch.reported(sh, SENDER_OFFSET);
+                    Err(e)
+                }
             },
         }
     }
