@@ -2,13 +2,22 @@
 
 use clap::Subcommand;
 
+pub mod channel;
 pub mod demo;
+pub mod recv;
+pub mod send;
 
 /// Every subcommand of `shmkit`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
+    /// Create, describe and remove message channels.
+    Channel(channel::ChannelArgs),
+    /// Send standard input into a channel, one message per line (or frame).
+    Send(send::SendArgs),
+    /// Receive messages from a channel to standard output.
+    Recv(recv::RecvArgs),
 }
 
 impl Command {
@@ -16,6 +25,9 @@ impl Command {
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Demo(_) => "demo",
+            Command::Channel(_) => "channel",
+            Command::Send(_) => "send",
+            Command::Recv(_) => "recv",
         }
     }
 }
@@ -24,5 +36,8 @@ impl Command {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Demo(a) => demo::run(a),
+        Command::Channel(a) => channel::run(a),
+        Command::Send(a) => send::run(a),
+        Command::Recv(a) => recv::run(a),
     }
 }

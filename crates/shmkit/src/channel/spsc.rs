@@ -530,6 +530,15 @@ impl Receiver {
         guard_value(&g)
     }
 
+    /// Whether a message (or a corruption to report) is waiting now, without taking
+    /// it. Cheap: no system call.
+    pub fn has_message(&mut self) -> bool {
+        let sh = &self.sh;
+        let head = sh.word64(layout::HEAD_OFFSET);
+        let tail = sh.word64(layout::TAIL_OFFSET);
+        !matches!(self.c.peek(&sh.g, head, tail, sh), Ok(None))
+    }
+
     /// Whether a sender holds the other end and its process lives (slow: reads /proc).
     pub fn sender_alive(&self) -> bool {
         matches!(self.sh.endpoint(SENDER_OFFSET).holder(), Some((_, true)))
