@@ -120,7 +120,7 @@ impl CreateOptions {
 /// ```
 /// use shmkit::posix::{PosixShm, ShmName, Access};
 /// use shmkit::{Region, RegionExt};
-/// let name = ShmName::new(&format!("/shmkit_doc_{}_shm", std::process::id()))?;
+/// let name = ShmName::new(&format!("/shmkit_test_{}_doc_shm", std::process::id()))?;
 /// let shm = PosixShm::create(&name, 4096)?;
 /// let _owner = shm.unlink_on_drop()?; // this process removes the name at the end
 /// shm.map()?.write_at(0, b"hello")?;
@@ -224,7 +224,7 @@ impl PosixShm {
     ///
     /// ```
     /// use shmkit::posix::{CreateOptions, PosixShm, ShmName};
-    /// let name = ShmName::new(&format!("/shmkit_doc_{}_cw", std::process::id()))?;
+    /// let name = ShmName::new(&format!("/shmkit_test_{}_doc_cw", std::process::id()))?;
     /// let opts = CreateOptions::new().mode(0o644).exclusive(false);
     /// let a = PosixShm::create_with(&name, 100, &opts)?;
     /// let b = PosixShm::create_with(&name, 50, &opts)?; // opens a's object
@@ -332,7 +332,7 @@ impl PosixShm {
     ///
     /// ```
     /// use shmkit::posix::{PosixShm, ShmName};
-    /// let name = ShmName::new(&format!("/shmkit_doc_{}_unlink", std::process::id()))?;
+    /// let name = ShmName::new(&format!("/shmkit_test_{}_doc_unlink", std::process::id()))?;
     /// let shm = PosixShm::create(&name, 10)?;
     /// PosixShm::unlink(&name)?;
     /// assert_eq!(PosixShm::unlink(&name).unwrap_err().kind(), shmkit::ErrorKind::NotFound);
@@ -391,7 +391,7 @@ impl PosixShm {
     /// ```
     /// use shmkit::posix::{PosixShm, ShmName};
     /// use shmkit::{ErrorKind, Region};
-    /// let name = ShmName::new(&format!("/shmkit_doc_{}_resize", std::process::id()))?;
+    /// let name = ShmName::new(&format!("/shmkit_test_{}_doc_resize", std::process::id()))?;
     /// let shm = PosixShm::create(&name, 8192)?;
     /// let _owner = shm.unlink_on_drop()?;
     /// let map = shm.map()?;
@@ -441,7 +441,7 @@ impl PosixShm {
     /// use shmkit::posix::{PosixShm, ShmName};
     /// use shmkit::Region;
     /// let page = shmkit::sys::page_size();
-    /// let name = ShmName::new(&format!("/shmkit_doc_{}_window", std::process::id()))?;
+    /// let name = ShmName::new(&format!("/shmkit_test_{}_doc_window", std::process::id()))?;
     /// let shm = PosixShm::create(&name, 2 * page as u64)?;
     /// let _owner = shm.unlink_on_drop()?;
     /// shm.map_window(page as u64, 100)?.write_at(0, b"second page")?;

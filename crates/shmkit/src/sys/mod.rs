@@ -11,6 +11,7 @@ pub mod mmap;
 pub mod posix;
 
 /// The calling thread's errno after a failed libc call.
+#[allow(dead_code)] // for the libc wrappers (System V) that report errors via errno
 pub(crate) fn errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
