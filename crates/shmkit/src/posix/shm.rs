@@ -13,7 +13,7 @@
 //! # Sizes, resizing and SIGBUS
 //!
 //! [`PosixShm::create`] allocates every page with `fallocate` so that a full /dev/shm is
-//! reported as an [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) error at creation,
+//! reported as an [`ErrorKind::NoSpace`] error at creation,
 //! and removes the name again when that fails, rather than leaving a sparse object whose
 //! first touch of a missing page kills the process with SIGBUS.
 //!
@@ -23,7 +23,7 @@
 //! The library's own copy methods ([`Region::read_at`](crate::Region::read_at),
 //! `write_at`, `fill`, `read_vec`, `read`, `write`, and taking an atomic) check the
 //! object's current size with `fstat` first and return
-//! [`ErrorKind::OutOfBounds`](crate::ErrorKind::OutOfBounds) for bytes past the end.
+//! [`ErrorKind::OutOfBounds`] for bytes past the end.
 //! That check is not atomic with the copy: a process shrinking the object in the window
 //! between the check and the copy can still cause a SIGBUS, and so can raw pointers
 //! from [`Region::as_ptr`](crate::Region::as_ptr) and atomics obtained before the
@@ -46,7 +46,7 @@ pub const DEFAULT_MODE: u32 = 0o600;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// O_RDONLY: mappings are read-only, writes fail with
-    /// [`ErrorKind::ReadOnly`](crate::ErrorKind::ReadOnly).
+    /// [`ErrorKind::ReadOnly`].
     ReadOnly,
     /// O_RDWR.
     ReadWrite,
