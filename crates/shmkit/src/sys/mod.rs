@@ -7,6 +7,7 @@
 //! fstat/fchmod/fchown/ftruncate/fallocate, memfd and seals, SCM_RIGHTS).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
+pub mod futex;
 pub mod mmap;
 pub mod posix;
 
