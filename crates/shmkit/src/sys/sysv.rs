@@ -104,9 +104,8 @@ pub fn shmat(id: i32, addr: usize, read_only: bool, round: bool) -> Result<NonNu
     if p as isize == -1 {
         return Err(Error::os("shmat", id_object(id), super::errno()));
     }
-    NonNull::new(p.cast()).ok_or_else(|| {
-        Error::invalid("shmat", id_object(id), "the kernel returned a null address")
-    })
+    NonNull::new(p.cast())
+        .ok_or_else(|| Error::invalid("shmat", id_object(id), "the kernel returned a null address"))
 }
 
 /// `shmdt(addr)`: detaches an attachment.
@@ -219,7 +218,7 @@ pub fn usage() -> Result<(ShmUsage, i32)> {
 
 /// The `(st_dev, st_ino)` of `path` (following symbolic links, as ftok's stat does).
 pub fn dev_ino(path: &Path) -> Result<(u64, u64)> {
-    let st = rustix::fs::stat(path)
-        .map_err(|e| Error::os("stat", path.display(), e.raw_os_error()))?;
+    let st =
+        rustix::fs::stat(path).map_err(|e| Error::os("stat", path.display(), e.raw_os_error()))?;
     Ok((st.st_dev, st.st_ino))
 }

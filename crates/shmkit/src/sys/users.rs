@@ -26,7 +26,8 @@ pub fn uid_by_name(name: &str) -> Option<u32> {
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut out: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` has `buf.len()` bytes.
-        let rc = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+        let rc =
+            unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
         (rc, (!out.is_null()).then_some(pw.pw_uid))
     })
 }
@@ -39,7 +40,8 @@ pub fn gid_by_name(name: &str) -> Option<u32> {
         let mut gr: libc::group = unsafe { std::mem::zeroed() };
         let mut out: *mut libc::group = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf` has `buf.len()` bytes.
-        let rc = unsafe { libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
+        let rc =
+            unsafe { libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
         (rc, (!out.is_null()).then_some(gr.gr_gid))
     })
 }
@@ -54,7 +56,9 @@ pub fn user_name(uid: u32) -> Option<String> {
         let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
         let name = (!out.is_null()).then(|| {
             // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-            unsafe { CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(pw.pw_name) }
+                .to_string_lossy()
+                .into_owned()
         });
         (rc, name)
     })
@@ -70,7 +74,9 @@ pub fn group_name(gid: u32) -> Option<String> {
         let rc = unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
         let name = (!out.is_null()).then(|| {
             // SAFETY: on success gr_name points to a NUL-terminated string inside `buf`.
-            unsafe { CStr::from_ptr(gr.gr_name) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(gr.gr_name) }
+                .to_string_lossy()
+                .into_owned()
         });
         (rc, name)
     })

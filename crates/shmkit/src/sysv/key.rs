@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn formula_masks_like_glibc() {
-        assert_eq!(ftok_bits(0x1234_5678, 0xdead_beef, 0x141) as u32, 0x4178_beef);
+        assert_eq!(
+            ftok_bits(0x1234_5678, 0xdead_beef, 0x141) as u32,
+            0x4178_beef
+        );
         assert_eq!(ftok_bits(0, 0x1_0000, 0), 0);
         assert_eq!(ftok_bits(0xff, 0xffff, 0xff), -1);
         assert!(ftok_bits(1, 1, 0x80) < 0);
@@ -139,7 +142,11 @@ mod tests {
             // SAFETY: a valid NUL-terminated path; ftok only stats it.
             #[allow(unsafe_code)]
             let theirs = unsafe { libc::ftok(c.as_ptr(), proj) };
-            assert_eq!(Key::ftok(path, proj).unwrap().raw(), theirs, "{path} {proj}");
+            assert_eq!(
+                Key::ftok(path, proj).unwrap().raw(),
+                theirs,
+                "{path} {proj}"
+            );
         }
     }
 }

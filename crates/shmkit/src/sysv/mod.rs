@@ -29,7 +29,6 @@
 //! attached stays usable by those attached and disappears at the last detach (see
 //! [`Segment::remove`]). A child created by `fork` inherits every attachment.
 
-
 mod attachment;
 mod info;
 mod key;

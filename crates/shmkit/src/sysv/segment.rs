@@ -436,9 +436,14 @@ impl Segment {
 /// shmat and shmctl report a stale id as EINVAL (or EIDRM); give it the kind
 /// [`ErrorKind::NotFound`] while keeping the errno and message.
 fn not_found(e: Error) -> Error {
-    if matches!(e.errno(), Some(libc::EINVAL) | Some(libc::EIDRM)) && !e.op().starts_with("shmget") {
+    if matches!(e.errno(), Some(libc::EINVAL) | Some(libc::EIDRM)) && !e.op().starts_with("shmget")
+    {
         // Re-check: is the id gone, or was something else invalid (address, mode)?
-        if let Some(id) = e.object().strip_prefix("id ").and_then(|s| s.parse::<i32>().ok()) {
+        if let Some(id) = e
+            .object()
+            .strip_prefix("id ")
+            .and_then(|s| s.parse::<i32>().ok())
+        {
             if matches!(sys::sysv::stat(id), Err(ref s) if s.errno() != Some(libc::EACCES)) {
                 return e.with_kind(ErrorKind::NotFound);
             }
