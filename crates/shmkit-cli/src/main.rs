@@ -8,6 +8,7 @@
 mod cmd;
 mod object;
 mod report;
+mod target;
 
 use std::process::ExitCode;
 
