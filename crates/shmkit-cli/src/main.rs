@@ -9,6 +9,7 @@ mod cmd;
 mod object;
 mod report;
 mod target;
+mod value;
 
 use std::process::ExitCode;
 
