@@ -258,6 +258,11 @@ impl PosixShm {
                         Err(e) => return Err(e),
                     }
                 }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return Err(e.with_hint(
+                        "an object with this name exists and exclusive creation was asked",
+                    ))
+                }
                 Err(e) => return Err(e),
             }
         };

@@ -17,82 +17,13 @@ use crate::support::{self, assert_success, unique_name, PosixGuard};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A C peer using nothing but shm_open, ftruncate, mmap and munmap:
-///   peer create NAME TEXT    create exclusively (0600), 4096 bytes, write TEXT at 0
-///   peer write NAME TEXT     open O_RDWR, write TEXT at 0
-///   peer read NAME LEN       open O_RDONLY, print LEN bytes (up to the first NUL)
-///   peer truncate NAME LEN   open O_RDWR, ftruncate to LEN
-const C_PEER: &str = r#"
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+/// A C peer using nothing but shm_open, ftruncate, mmap and munmap; its commands are
+/// listed at the top of the file (also used by the CLI's tests).
+const C_PEER: &str = include_str!("c/posix_peer.c");
 
-static int fail(const char *what) { perror(what); return 1; }
-
-int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: peer create|write|read|truncate NAME ARG\n"); return 2; }
-    const char *cmd = argv[1], *name = argv[2], *arg = argv[3];
-    if (strcmp(cmd, "create") == 0 || strcmp(cmd, "write") == 0) {
-        int create = strcmp(cmd, "create") == 0;
-        int fd = shm_open(name, create ? (O_CREAT | O_EXCL | O_RDWR) : O_RDWR, 0600);
-        if (fd < 0) return fail("shm_open");
-        if (create && ftruncate(fd, 4096) != 0) return fail("ftruncate");
-        struct stat st;
-        if (fstat(fd, &st) != 0) return fail("fstat");
-        size_t n = strlen(arg);
-        if ((size_t)st.st_size < n) { fprintf(stderr, "object too small\n"); return 1; }
-        char *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) return fail("mmap");
-        memcpy(p, arg, n);
-        munmap(p, st.st_size);
-        close(fd);
-        return 0;
-    }
-    if (strcmp(cmd, "read") == 0) {
-        size_t n = strtoul(arg, NULL, 10);
-        int fd = shm_open(name, O_RDONLY, 0);
-        if (fd < 0) return fail("shm_open");
-        char *p = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) return fail("mmap");
-        fwrite(p, 1, strnlen(p, n), stdout);
-        munmap(p, n);
-        close(fd);
-        return 0;
-    }
-    if (strcmp(cmd, "truncate") == 0) {
-        int fd = shm_open(name, O_RDWR, 0);
-        if (fd < 0) return fail("shm_open");
-        if (ftruncate(fd, strtol(arg, NULL, 10)) != 0) return fail("ftruncate");
-        close(fd);
-        return 0;
-    }
-    fprintf(stderr, "unknown command %s\n", cmd);
-    return 2;
-}
-"#;
-
-/// The Python peer: the same commands through `multiprocessing.shared_memory`. Python
-/// 3.11's resource tracker would unlink every object this process touched when it
-/// exits (attachments included), so each object is unregistered from it at once.
-pub const PY_PEER: &str = r#"
-import sys
-from multiprocessing import resource_tracker, shared_memory
-cmd, name, arg = sys.argv[1:4]
-create = cmd == "create"
-shm = shared_memory.SharedMemory(name=name, create=create, size=4096 if create else 0)
-resource_tracker.unregister(shm._name, "shared_memory")
-if cmd in ("create", "write"):
-    data = arg.encode()
-    shm.buf[:len(data)] = data
-elif cmd == "read":
-    data = bytes(shm.buf[:int(arg)])
-    sys.stdout.write(data.split(b"\0")[0].decode())
-shm.close()
-"#;
+/// The Python peer: the same commands through `multiprocessing.shared_memory`, run
+/// with `python3 -c` (also used by the CLI's tests).
+pub const PY_PEER: &str = include_str!("py/posix_peer.py");
 
 fn c_peer() -> PathBuf {
     support::compile_c("posix_peer", C_PEER, &["-lrt"])
