@@ -13,11 +13,13 @@ use crate::value::{hex_dump, parse_usize, Format};
 
 /// Arguments of `shmkit read`.
 #[derive(Args, Debug)]
-#[command(after_help = "Formats: text (up to the first NUL, then a newline), raw (the bytes \
+#[command(
+    after_help = "Formats: text (up to the first NUL, then a newline), raw (the bytes \
 as they are), hex (a dump), or one of the types i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 \
 (native byte order; with --length, one value per line).\n\
 Examples:\n  shmkit read id:32769\n  shmkit read key:0x5348 --offset 64 --as u32\n  \
-shmkit read ftok:/tmp:A --as hex --length 32")]
+shmkit read ftok:/tmp:A --as hex --length 32"
+)]
 pub struct ReadArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
@@ -37,7 +39,12 @@ pub fn run(a: ReadArgs) -> Result<()> {
     let spec = object(&a.object)?;
     let format = usage(Format::parse(&a.format))?;
     let offset = usage(parse_usize(&a.offset))?;
-    let length = a.length.as_deref().map(parse_usize).transpose().map_err(Usage)?;
+    let length = a
+        .length
+        .as_deref()
+        .map(parse_usize)
+        .transpose()
+        .map_err(Usage)?;
     if format == Format::CString {
         return Err(Usage("cstring is a format for writing; read it as text".into()).into());
     }

@@ -20,12 +20,14 @@ const DEFAULT_MAX_LEN: usize = 64 * 1024;
 
 /// Arguments of `shmkit wait`.
 #[derive(Args, Debug)]
-#[command(after_help = "A plain segment has no wake-up mechanism, so wait copies the bytes \
+#[command(
+    after_help = "A plain segment has no wake-up mechanism, so wait copies the bytes \
 every millisecond and compares them; it stops when they differ from what it first saw, \
 or, with --equals, when they equal VALUE. It prints the final value and exits 0, or exits \
 1 with a message when the timeout passes.\n\
 Examples:\n  shmkit wait id:32769 --as u32 --offset 64 --equals 1 --timeout 10s\n  \
-shmkit wait key:0x5348 --as text --length 5 --equals hello")]
+shmkit wait key:0x5348 --as text --length 5 --equals hello"
+)]
 pub struct WaitArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
@@ -52,7 +54,12 @@ pub fn run(a: WaitArgs) -> Result<()> {
     let spec = object(&a.object)?;
     let format = usage(Format::parse(&a.format))?;
     let offset = usage(parse_usize(&a.offset))?;
-    let length = a.length.as_deref().map(parse_usize).transpose().map_err(Usage)?;
+    let length = a
+        .length
+        .as_deref()
+        .map(parse_usize)
+        .transpose()
+        .map_err(Usage)?;
     let timeout = usage(parse_duration(&a.timeout))?;
     let target_bytes = match &a.equals {
         None => None,

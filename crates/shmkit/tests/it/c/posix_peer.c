@@ -1,6 +1,6 @@
 /* A C peer of the POSIX tests, using nothing but shm_open, ftruncate, mmap, munmap:
- *   peer create NAME TEXT    create exclusively (0600), 4096 bytes, write TEXT at 0
- *   peer write NAME TEXT     open O_RDWR, write TEXT at 0
+ *   peer create NAME TEXT    create exclusively (0600), 4096 bytes, write TEXT and a NUL
+ *   peer write NAME TEXT     open O_RDWR, write TEXT and a NUL at 0
  *   peer read NAME LEN       open O_RDONLY, print LEN bytes (up to the first NUL)
  *   peer truncate NAME LEN   open O_RDWR, ftruncate to LEN
  */
@@ -25,10 +25,10 @@ int main(int argc, char **argv) {
         struct stat st;
         if (fstat(fd, &st) != 0) return fail("fstat");
         size_t n = strlen(arg);
-        if ((size_t)st.st_size < n) { fprintf(stderr, "object too small\n"); return 1; }
+        if ((size_t)st.st_size < n + 1) { fprintf(stderr, "object too small\n"); return 1; }
         char *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) return fail("mmap");
-        memcpy(p, arg, n);
+        memcpy(p, arg, n + 1);
         munmap(p, st.st_size);
         close(fd);
         return 0;

@@ -9,7 +9,7 @@ create = cmd == "create"
 shm = shared_memory.SharedMemory(name=name, create=create, size=4096 if create else 0)
 resource_tracker.unregister(shm._name, "shared_memory")
 if cmd in ("create", "write"):
-    data = arg.encode()
+    data = arg.encode() + b"\0"
     shm.buf[:len(data)] = data
 elif cmd == "read":
     data = bytes(shm.buf[:int(arg)])
