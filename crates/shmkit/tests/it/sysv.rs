@@ -14,6 +14,15 @@ use crate::support::{self, Cleanup};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A forked child inherits every attachment of this process, so a fork in one test
+/// raises `nattch` of the segments other tests hold. Tests that fork or check `nattch`
+/// take this lock.
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Removes the segment on drop (ignoring "already gone").
 struct SegGuard(i32);
 
@@ -97,6 +106,7 @@ fn term_signal(status: i32) -> Option<i32> {
 
 #[test]
 fn create_write_then_reexecuted_child_reads_and_answers() {
+    let _serial = fork_lock();
     let key = Key::new(support::unique_key());
     let (seg, _g) = create_guarded(key, 4096);
     let a = seg.attach().unwrap();
@@ -137,6 +147,7 @@ fn child_open_by_key() {
 
 #[test]
 fn forked_child_inherits_the_attachment() {
+    let _serial = fork_lock();
     let (seg, _g) = create_guarded(Key::PRIVATE, 4096);
     let a = seg.attach().unwrap();
     a.write(0, &7u32).unwrap();
@@ -162,6 +173,7 @@ fn forked_child_inherits_the_attachment() {
 
 #[test]
 fn read_only_attachment_refuses_writes_and_a_raw_store_faults() {
+    let _serial = fork_lock();
     let (seg, _g) = create_guarded(Key::PRIVATE, 4096);
     seg.attach().unwrap().write_at(0, b"kept").unwrap();
     let ro = seg.attach_read_only().unwrap();
@@ -218,6 +230,7 @@ fn attach_at_an_address_with_and_without_rounding() {
 
 #[test]
 fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
+    let _serial = fork_lock();
     let key = Key::new(support::unique_key());
     let (seg, _g) = create_guarded(key, 4096);
     let a = seg.attach().unwrap();
@@ -360,6 +373,7 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
 
 #[test]
 fn no_permission_for_an_unprivileged_user() {
+    let _serial = fork_lock();
     // SAFETY: getuid cannot fail.
     if unsafe { libc::getuid() } != 0 {
         eprintln!("skipping: dropping to user nobody needs root");
@@ -446,6 +460,7 @@ fn c_peer() -> std::path::PathBuf {
 
 #[test]
 fn c_peer_meets_the_library_through_an_ftok_key() {
+    let _serial = fork_lock();
     let peer = c_peer();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(support::unique_name("ftok"));
@@ -486,6 +501,7 @@ fn c_peer_meets_the_library_through_an_ftok_key() {
 
 #[test]
 fn c_peer_creates_a_private_segment_the_library_opens_by_id() {
+    let _serial = fork_lock();
     let peer = c_peer();
     let mut child = std::process::Command::new(&peer)
         .arg("private")
