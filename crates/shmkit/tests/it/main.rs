@@ -4,3 +4,4 @@
 
 mod posix;
 mod support;
+mod sysv;
