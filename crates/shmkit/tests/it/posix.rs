@@ -739,3 +739,35 @@ fn raw_access_past_a_shrunk_end_dies_of_sigbus_where_the_safe_api_errs() {
         "expected SIGBUS, got status {status:#x}"
     );
 }
+
+#[test]
+fn memfd_names_sizes_and_shrink_checks() {
+    let e = Memfd::create(&"m".repeat(250), 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("limit is 249"), "{e}");
+    assert_eq!(
+        Memfd::create("a\0b", 1).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+
+    let page = shmkit::sys::page_size();
+    let m = Memfd::create("shmkit-test-shrink", 2 * page as u64).unwrap();
+    assert_eq!(m.size().unwrap(), 2 * page as u64);
+    assert_eq!(m.seals().unwrap(), Seals::NONE);
+    let map = m.map().unwrap();
+    map.write_at(page, b"x").unwrap();
+    m.resize(page as u64).unwrap();
+    let e = map.read_vec(page, 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutOfBounds);
+    assert!(
+        e.to_string()
+            .starts_with("read on memfd:shmkit-test-shrink failed"),
+        "{e}"
+    );
+    let w = m.map_window(0, 10).unwrap();
+    assert_eq!(w.len(), 10);
+    assert_eq!(
+        m.map_window(0, page + 1).unwrap_err().kind(),
+        ErrorKind::OutOfBounds
+    );
+}
