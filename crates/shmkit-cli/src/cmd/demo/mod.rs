@@ -14,6 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+pub mod posix;
+
 /// Arguments of `shmkit demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -51,11 +53,19 @@ macro_rules! out {
 pub(crate) use out;
 
 /// The sections, in the order of the tour.
-pub const SECTIONS: &[Section] = &[];
+pub const SECTIONS: &[Section] = &[Section {
+    name: "posix",
+    title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
+    tour: posix::tour,
+    peer: posix::peer,
+}];
 
 /// Clean-up actions for the objects the tour created, run at the end of a section, at
 /// exit, and from the signal handler.
-static CLEANUP: Mutex<Vec<(String, Box<dyn FnOnce() + Send>)>> = Mutex::new(Vec::new());
+static CLEANUP: Mutex<Vec<CleanupAction>> = Mutex::new(Vec::new());
+
+/// What is cleaned up, and how.
+type CleanupAction = (String, Box<dyn FnOnce() + Send>);
 
 fn run_cleanup() {
     let actions: Vec<_> = match CLEANUP.lock() {
