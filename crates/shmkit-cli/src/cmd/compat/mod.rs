@@ -145,9 +145,7 @@ impl Names {
         self.users
             .borrow_mut()
             .entry(uid)
-            .or_insert_with(|| {
-                uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned())
-            })
+            .or_insert_with(|| shmkit::sys::users::user_name(uid))
             .clone()
     }
 
@@ -156,9 +154,7 @@ impl Names {
         self.groups
             .borrow_mut()
             .entry(gid)
-            .or_insert_with(|| {
-                uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned())
-            })
+            .or_insert_with(|| shmkit::sys::users::group_name(gid))
             .clone()
     }
 }
