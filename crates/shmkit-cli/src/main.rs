@@ -6,6 +6,7 @@
 //! or backtrace ever reaches the user.
 
 mod cmd;
+mod inventory;
 mod object;
 mod report;
 mod target;

@@ -15,6 +15,8 @@ pub mod compat;
 pub mod create;
 pub mod demo;
 pub mod info;
+pub mod limits;
+pub mod ls;
 pub mod read;
 pub mod rm;
 pub mod wait;
@@ -39,6 +41,10 @@ pub enum Command {
     Chmod(chmod::ChmodArgs),
     /// Change the owner and/or group of objects.
     Chown(chown::ChownArgs),
+    /// List every IPC object: System V, POSIX, named semaphores, message queues, memfds.
+    Ls(ls::LsArgs),
+    /// Kernel IPC limits and what is in use.
+    Limits(limits::LimitsArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
     /// Drop-in util-linux ipcs: same options, byte-identical output for System V objects.
@@ -62,6 +68,8 @@ impl Command {
             Command::Chmod(_) => "chmod",
             Command::Chown(_) => "chown",
             Command::Demo(_) => "demo",
+            Command::Ls(_) => "ls",
+            Command::Limits(_) => "limits",
             Command::Ipcs(_) => "ipcs",
             Command::Ipcrm(_) => "ipcrm",
             Command::Ipcmk(_) => "ipcmk",
@@ -81,6 +89,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Chmod(a) => chmod::run(a),
         Command::Chown(a) => chown::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Ls(a) => ls::run(a),
+        Command::Limits(a) => limits::run(a),
         Command::Ipcs(a) => compat::exit_with("ipcs", &a.args),
         Command::Ipcrm(a) => compat::exit_with("ipcrm", &a.args),
         Command::Ipcmk(a) => compat::exit_with("ipcmk", &a.args),
