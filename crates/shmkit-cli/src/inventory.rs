@@ -436,56 +436,56 @@ pub fn extended_label(e: &Extended) -> String {
 pub fn print_object(o: &Object, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let j = to_json(o);
     writeln!(out, "{}", object_arg(o))?;
-    writeln!(out, "  kind           {}", j.kind)?;
+    writeln!(out, "  kind     {}", j.kind)?;
     if let Some(id) = j.id {
-        writeln!(out, "  id             {id}")?;
+        writeln!(out, "  id       {id}")?;
     }
     if let Some(k) = &j.key_hex {
-        writeln!(out, "  key            {k}")?;
+        writeln!(out, "  key      {k}")?;
     }
     if let Some(n) = &j.name {
-        writeln!(out, "  name           {n}")?;
+        writeln!(out, "  name     {n}")?;
     }
     writeln!(
         out,
-        "  owner          {}",
+        "  owner    {}",
         crate::target::user_label(o.uid)
     )?;
     writeln!(
         out,
-        "  group          {}",
+        "  group    {}",
         shmkit::sys::users::group_name(o.gid)
             .map(|g| format!("{g} ({})", o.gid))
             .unwrap_or_else(|| o.gid.to_string())
     )?;
-    writeln!(out, "  mode           {}", j.mode_octal)?;
-    let size_label = if o.kind == Kind::SysvSem { "semaphores" } else { "size" };
-    writeln!(out, "  {size_label:<14} {}", o.size)?;
+    writeln!(out, "  mode     {}", j.mode_octal)?;
+    let size_label = if o.kind == Kind::SysvSem { "nsems" } else { "size" };
+    writeln!(out, "  {size_label:<9}{}", o.size)?;
     if let Some(n) = o.nattch {
-        writeln!(out, "  attached       {n}")?;
+        writeln!(out, "  nattch   {n}")?;
     }
     if let Some(m) = o.messages {
-        writeln!(out, "  messages       {m}")?;
+        writeln!(out, "  msgs     {m}")?;
     }
     match (o.creator_pid, o.creator_alive) {
-        (Some(p), Some(true)) => writeln!(out, "  creator        {p} (alive)")?,
-        (Some(p), Some(false)) => writeln!(out, "  creator        {p} (gone)")?,
-        (Some(p), None) => writeln!(out, "  creator        {p}")?,
-        _ => writeln!(out, "  creator        unknown")?,
+        (Some(p), Some(true)) => writeln!(out, "  creator  {p} (alive)")?,
+        (Some(p), Some(false)) => writeln!(out, "  creator  {p} (gone)")?,
+        (Some(p), None) => writeln!(out, "  creator  {p}")?,
+        _ => writeln!(out, "  creator  unknown")?,
     }
     if !o.last_pids.is_empty() {
         let v: Vec<String> = o.last_pids.iter().map(|p| p.to_string()).collect();
-        writeln!(out, "  last pids      {}", v.join(" "))?;
+        writeln!(out, "  lastpids {}", v.join(" "))?;
     }
     if let Some(t) = o.ctime {
-        writeln!(out, "  changed        {}", local_time(t))?;
+        writeln!(out, "  ctime    {}", local_time(t))?;
     }
     if let Some(t) = o.atime {
-        writeln!(out, "  last use       {}", local_time(t))?;
+        writeln!(out, "  used     {}", local_time(t))?;
     }
-    writeln!(out, "  status         {}", status_words(o))?;
+    writeln!(out, "  status   {}", status_words(o))?;
     if o.users.is_empty() {
-        writeln!(out, "  users          none")?;
+        writeln!(out, "  users    none")?;
     } else {
         writeln!(out, "  users")?;
         for u in &o.users {

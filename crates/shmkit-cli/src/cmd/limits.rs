@@ -121,7 +121,7 @@ pub fn run(a: LimitsArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+        out.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
         writeln!(out)?;
         return Ok(out.flush()?);
     }

@@ -173,7 +173,7 @@ pub fn run(a: LsArgs) -> Result<()> {
             objects: objs.iter().map(|o| inventory::to_json(o)).collect(),
             problems: snap.problems.clone(),
         };
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+        out.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
         writeln!(out)?;
         return Ok(out.flush()?);
     }
