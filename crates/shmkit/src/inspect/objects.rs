@@ -274,7 +274,7 @@ fn creator_alive(pid: i32, ctime: Option<i64>, boot: Option<i64>) -> bool {
 pub fn list_from(src: &Sources) -> Snapshot {
     let mut snap = Snapshot::default();
     let scan = if src.procs {
-        procs::scan()
+        procs::scan_with(&src.mqueue_dir)
     } else {
         ProcScan::default()
     };

@@ -171,9 +171,24 @@ fn classify(path: &str, inode: u64) -> Option<Target> {
     None
 }
 
-/// Scans every process once.
+/// The device of the POSIX message-queue file system, if it is mounted at `dir`.
+fn mqueue_dev(dir: &str) -> Option<u64> {
+    let d = fs::metadata(dir).ok()?.dev();
+    let parent = std::path::Path::new(dir).parent()?;
+    let p = fs::metadata(parent).ok()?.dev();
+    (d != p).then_some(d)
+}
+
+/// Scans every process once. Message-queue holders are recognised when the queue file
+/// system is mounted at /dev/mqueue: an fd of a queue links to `/NAME` on its device.
 pub fn scan() -> ProcScan {
+    scan_with("/dev/mqueue")
+}
+
+/// [`scan`] with the queue file system looked for at `mqueue_dir`.
+pub fn scan_with(mqueue_dir: &str) -> ProcScan {
     let mut out = ProcScan::default();
+    let mq_dev = mqueue_dev(mqueue_dir);
     let boot = boot_time();
     let Ok(dir) = fs::read_dir("/proc") else {
         return out;
@@ -201,9 +216,16 @@ pub fn scan() -> ProcScan {
                     continue;
                 };
                 let Some(link) = link.to_str() else { continue };
+                // A queue's fd links to "/NAME" (its path inside the queue file system).
+                let maybe_mq = mq_dev.is_some()
+                    && link.len() > 1
+                    && link.starts_with('/')
+                    && !link.starts_with("/memfd:")
+                    && !link[1..].contains('/');
                 if !(link.starts_with("/dev/shm/")
                     || link.starts_with("/memfd:")
-                    || link.starts_with("/dev/mqueue/"))
+                    || link.starts_with("/dev/mqueue/")
+                    || maybe_mq)
                 {
                     continue;
                 }
@@ -212,7 +234,14 @@ pub fn scan() -> ProcScan {
                     continue;
                 };
                 // stat through the magic link gives the object's own inode.
-                let inode = fs::metadata(fd.path()).map(|m| m.ino()).unwrap_or(0);
+                let md = fs::metadata(fd.path()).ok();
+                let inode = md.as_ref().map(|m| m.ino()).unwrap_or(0);
+                if maybe_mq {
+                    if md.map(|m| m.dev()) == mq_dev {
+                        found.push((Target::Mqueue(link[1..].to_string()), Use::Fd(n)));
+                    }
+                    continue;
+                }
                 if let Some(t) = classify(link, inode) {
                     found.push((t, Use::Fd(n)));
                 }
