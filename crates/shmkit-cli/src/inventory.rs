@@ -392,7 +392,10 @@ pub fn parse_extended(s: &str) -> Option<Result<Extended, String>> {
     } else if let Some(n) = s.strip_prefix("mq:") {
         posix_name(s, n).map(Extended::Mqueue)
     } else if let Some(n) = s.strip_prefix("memfd:") {
-        match n.split_once(':').map(|(p, f)| (p.parse::<i32>(), f.parse::<i32>())) {
+        match n
+            .split_once(':')
+            .map(|(p, f)| (p.parse::<i32>(), f.parse::<i32>()))
+        {
             Some((Ok(p), Ok(f))) if p > 0 && f >= 0 => Ok(Extended::Memfd(p, f)),
             _ => Err(format!("'{s}': write memfd:PID:FD, such as memfd:1234:5")),
         }
@@ -409,12 +412,18 @@ pub fn find<'a>(objects: &'a [Object], e: &Extended) -> Option<&'a Object> {
         Extended::SemKey(k) => o.kind == Kind::SysvSem && o.key == Some(*k) && *k != 0,
         Extended::MsgKey(k) => o.kind == Kind::SysvMsg && o.key == Some(*k) && *k != 0,
         Extended::PosixSem(n) => {
-            o.kind == Kind::PosixSem && !o.status.unlinked && o.name.as_deref() == Some(&format!("/{n}"))
+            o.kind == Kind::PosixSem
+                && !o.status.unlinked
+                && o.name.as_deref() == Some(&format!("/{n}"))
         }
-        Extended::Mqueue(n) => o.kind == Kind::PosixMq && o.name.as_deref() == Some(&format!("/{n}")),
+        Extended::Mqueue(n) => {
+            o.kind == Kind::PosixMq && o.name.as_deref() == Some(&format!("/{n}"))
+        }
         Extended::Memfd(pid, fd) => {
             o.kind == Kind::Memfd
-                && o.users.iter().any(|u| u.pid == *pid && u.how == Use::Fd(*fd))
+                && o.users
+                    .iter()
+                    .any(|u| u.pid == *pid && u.how == Use::Fd(*fd))
         }
     })
 }
@@ -446,11 +455,7 @@ pub fn print_object(o: &Object, out: &mut dyn std::io::Write) -> std::io::Result
     if let Some(n) = &j.name {
         writeln!(out, "  name     {n}")?;
     }
-    writeln!(
-        out,
-        "  owner    {}",
-        crate::target::user_label(o.uid)
-    )?;
+    writeln!(out, "  owner    {}", crate::target::user_label(o.uid))?;
     writeln!(
         out,
         "  group    {}",
@@ -459,7 +464,11 @@ pub fn print_object(o: &Object, out: &mut dyn std::io::Write) -> std::io::Result
             .unwrap_or_else(|| o.gid.to_string())
     )?;
     writeln!(out, "  mode     {}", j.mode_octal)?;
-    let size_label = if o.kind == Kind::SysvSem { "nsems" } else { "size" };
+    let size_label = if o.kind == Kind::SysvSem {
+        "nsems"
+    } else {
+        "size"
+    };
     writeln!(out, "  {size_label:<9}{}", o.size)?;
     if let Some(n) = o.nattch {
         writeln!(out, "  nattch   {n}")?;

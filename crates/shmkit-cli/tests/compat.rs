@@ -23,7 +23,13 @@ fn skip_reason() -> Option<String> {
         }
         Err(e) => return Some(format!("util-linux ipcs not found: {e}")),
     }
-    if Command::new("python3").arg("-c").arg("import ctypes").output().map(|o| !o.status.success()).unwrap_or(true) {
+    if Command::new("python3")
+        .arg("-c")
+        .arg("import ctypes")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         return Some("python3 with ctypes is needed for the attaching peer".into());
     }
     None
@@ -60,7 +66,8 @@ fn ipcrm_refuses_the_all_space_kind_foot_gun() {
         return;
     }
     let dir = ns::tool_dir("footgun");
-    let script = std::env::temp_dir().join(format!("shmkit_test_{}_footgun.sh", std::process::id()));
+    let script =
+        std::env::temp_dir().join(format!("shmkit_test_{}_footgun.sh", std::process::id()));
     std::fs::write(
         &script,
         "set -u\nipcmk -M 4096 -Q -S 1 >/dev/null\n\"$1/ipcrm\" -a msg\necho rc=$?\nipcs -a | grep -c '^0x'\n",
@@ -87,8 +94,14 @@ fn ipcrm_refuses_the_all_space_kind_foot_gun() {
 fn symlinked_binary_and_subcommand_agree() {
     // Usage output needs no namespace: -h prints help and touches nothing.
     let dir = ns::tool_dir("help");
-    let a = Command::new(dir.join("ipcs")).arg("--help").output().expect("run ipcs");
-    let b = Command::new(ns::SHMKIT).args(["ipcs", "--help"]).output().expect("run shmkit ipcs");
+    let a = Command::new(dir.join("ipcs"))
+        .arg("--help")
+        .output()
+        .expect("run ipcs");
+    let b = Command::new(ns::SHMKIT)
+        .args(["ipcs", "--help"])
+        .output()
+        .expect("run shmkit ipcs");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(a.stdout, b.stdout);
     assert!(String::from_utf8_lossy(&a.stdout).contains("ipcs -m|-q|-s -i <id>"));

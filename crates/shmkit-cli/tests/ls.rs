@@ -14,7 +14,9 @@ fn leaks_of_every_kind_are_found_explained_and_removed_safely() {
         eprintln!("SKIPPED leaks test: {r}");
         return;
     }
-    let py = Command::new("python3").args(["-c", "import ctypes, mmap"]).output();
+    let py = Command::new("python3")
+        .args(["-c", "import ctypes, mmap"])
+        .output();
     if !py.map(|o| o.status.success()).unwrap_or(false) {
         eprintln!("SKIPPED leaks test: python3 with ctypes is needed for the peers");
         return;
@@ -44,7 +46,10 @@ fn ls_rejects_bad_columns_kinds_and_sort_with_usage_errors() {
         &["rm", "--older-than", "3x"][..],
         &["rm"][..],
     ] {
-        let o = Command::new(ns::SHMKIT).args(args).output().expect("run shmkit");
+        let o = Command::new(ns::SHMKIT)
+            .args(args)
+            .output()
+            .expect("run shmkit");
         assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.starts_with("shmkit: "), "{args:?}: {err}");
@@ -54,7 +59,10 @@ fn ls_rejects_bad_columns_kinds_and_sort_with_usage_errors() {
 
 #[test]
 fn limits_reports_numbers_as_numbers() {
-    let o = Command::new(ns::SHMKIT).args(["limits", "--json"]).output().expect("run");
+    let o = Command::new(ns::SHMKIT)
+        .args(["limits", "--json"])
+        .output()
+        .expect("run");
     assert!(o.status.success(), "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert!(v["shm"]["shmmni"].is_u64(), "{v}");
@@ -62,6 +70,9 @@ fn limits_reports_numbers_as_numbers() {
     assert!(v["msg"]["msgmax"].is_u64(), "{v}");
     assert!(v["dev_shm"]["total"].is_u64(), "{v}");
     assert!(v["problems"].is_array(), "{v}");
-    let human = Command::new(ns::SHMKIT).arg("limits").output().expect("run");
+    let human = Command::new(ns::SHMKIT)
+        .arg("limits")
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&human.stdout).contains("shmmax"));
 }

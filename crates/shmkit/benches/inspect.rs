@@ -57,10 +57,17 @@ fn main() {
 
     let t = Instant::now();
     let mut ids = Vec::new();
-    for (kind, n, size) in [(SysvKind::Shm, SHM, 4096), (SysvKind::Sem, SEM, 1), (SysvKind::Msg, MSG, 0)] {
+    for (kind, n, size) in [
+        (SysvKind::Shm, SHM, 4096),
+        (SysvKind::Sem, SEM, 1),
+        (SysvKind::Msg, MSG, 0),
+    ] {
         for i in 0..n {
             let key = 0x5348_0000 + i as i32 + 1;
-            ids.push((kind, ipcinfo::create(kind, key, size, 0o600).expect("create")));
+            ids.push((
+                kind,
+                ipcinfo::create(kind, key, size, 0o600).expect("create"),
+            ));
         }
     }
     for i in 0..POSIX {
@@ -78,10 +85,17 @@ fn main() {
         let t = Instant::now();
         let snap = inspect::list();
         times.push(t.elapsed());
-        count = snap.objects.iter().filter(|o| o.kind != Kind::Memfd).count();
+        count = snap
+            .objects
+            .iter()
+            .filter(|o| o.kind != Kind::Memfd)
+            .count();
     }
     times.sort();
-    assert!(count >= SHM + SEM + MSG + POSIX, "listed only {count} objects");
+    assert!(
+        count >= SHM + SEM + MSG + POSIX,
+        "listed only {count} objects"
+    );
     println!(
         "inspect::list() of {count} objects: median {:?}, min {:?}, max {:?} (7 runs)",
         times[times.len() / 2],

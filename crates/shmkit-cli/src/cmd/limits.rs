@@ -127,7 +127,11 @@ pub fn run(a: LimitsArgs) -> Result<()> {
     }
     let s = &doc.shm;
     writeln!(out, "System V shared memory")?;
-    writeln!(out, "  shmmax           {} bytes (largest segment)", opt(s.shmmax))?;
+    writeln!(
+        out,
+        "  shmmax           {} bytes (largest segment)",
+        opt(s.shmmax)
+    )?;
     writeln!(
         out,
         "  shmall           {} pages of {} bytes (all segments together)",
@@ -150,9 +154,21 @@ pub fn run(a: LimitsArgs) -> Result<()> {
     )?;
     let e = &doc.sem;
     writeln!(out, "System V semaphores")?;
-    writeln!(out, "  semmsl           {} (semaphores per set)", opt(e.semmsl))?;
-    writeln!(out, "  semmns           {} (semaphores system-wide)", opt(e.semmns))?;
-    writeln!(out, "  semopm           {} (operations per semop call)", opt(e.semopm))?;
+    writeln!(
+        out,
+        "  semmsl           {} (semaphores per set)",
+        opt(e.semmsl)
+    )?;
+    writeln!(
+        out,
+        "  semmns           {} (semaphores system-wide)",
+        opt(e.semmns)
+    )?;
+    writeln!(
+        out,
+        "  semopm           {} (operations per semop call)",
+        opt(e.semopm)
+    )?;
     writeln!(out, "  semmni           {} (most sets)", opt(e.semmni))?;
     writeln!(out, "  semvmx           {} (largest value)", opt(e.semvmx))?;
     writeln!(
@@ -163,8 +179,16 @@ pub fn run(a: LimitsArgs) -> Result<()> {
     )?;
     let m = &doc.msg;
     writeln!(out, "System V message queues")?;
-    writeln!(out, "  msgmax           {} bytes (largest message)", opt(m.msgmax))?;
-    writeln!(out, "  msgmnb           {} bytes (default queue limit)", opt(m.msgmnb))?;
+    writeln!(
+        out,
+        "  msgmax           {} bytes (largest message)",
+        opt(m.msgmax)
+    )?;
+    writeln!(
+        out,
+        "  msgmnb           {} bytes (default queue limit)",
+        opt(m.msgmnb)
+    )?;
     writeln!(out, "  msgmni           {} (most queues)", opt(m.msgmni))?;
     writeln!(
         out,

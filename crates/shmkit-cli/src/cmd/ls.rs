@@ -37,11 +37,13 @@ const DEFAULT: &str = "kind,object,key,owner,mode,size,nattch,users,cpid,status"
 
 /// Arguments of `shmkit ls`.
 #[derive(Args, Debug)]
-#[command(after_help = "Columns for -o: kind, id, key, name, object, owner, group, mode, size, \
+#[command(
+    after_help = "Columns for -o: kind, id, key, name, object, owner, group, mode, size, \
 nattch, messages, users, cpid, creator, ctime, status.\n\
 Kinds: shm, sem, msg (System V), posix-shm, posix-sem, mqueue, memfd.\n\
 Status words: dest (removed, still attached), locked, unlinked (name gone, still used), \
-orphaned (nothing uses it and its creator is gone), shmkit:KIND (laid out by shmkit).")]
+orphaned (nothing uses it and its creator is gone), shmkit:KIND (laid out by shmkit)."
+)]
 pub struct LsArgs {
     /// Only these kinds (comma-separated or repeated).
     #[arg(long, short = 'k', value_name = "KIND")]
@@ -74,7 +76,10 @@ fn cell(o: &Object, col: &str) -> String {
     match col {
         "kind" => o.kind.name().into(),
         "id" => o.id.map(|v| v.to_string()).unwrap_or_else(dash),
-        "key" => o.key.map(|k| format!("0x{:08x}", k as u32)).unwrap_or_else(dash),
+        "key" => o
+            .key
+            .map(|k| format!("0x{:08x}", k as u32))
+            .unwrap_or_else(dash),
         "name" => o.name.clone().unwrap_or_else(dash),
         "object" => inventory::object_arg(o),
         "owner" => shmkit::sys::users::user_name(o.uid).unwrap_or_else(|| o.uid.to_string()),
@@ -130,7 +135,11 @@ pub fn run(a: LsArgs) -> Result<()> {
         if !COLUMNS.iter().any(|(n, _)| n == c) {
             return Err(Usage(format!(
                 "unknown column '{c}'; columns: {}",
-                COLUMNS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                COLUMNS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .into());
         }
@@ -148,10 +157,14 @@ pub fn run(a: LsArgs) -> Result<()> {
     };
     let snap = inspect::list();
     let now = inventory::now();
-    let mut objs: Vec<&Object> = snap.objects.iter().filter(|o| filter.matches(o, now)).collect();
+    let mut objs: Vec<&Object> = snap
+        .objects
+        .iter()
+        .filter(|o| filter.matches(o, now))
+        .collect();
     let kind_rank = |k: Kind| Kind::ALL.iter().position(|x| *x == k).unwrap_or(0);
     match &a.sort {
-        Some(col) => objs.sort_by(|x, y| sort_key(x, col).cmp(&sort_key(y, col))),
+        Some(col) => objs.sort_by_key(|o| sort_key(o, col)),
         None => objs.sort_by(|x, y| {
             (kind_rank(x.kind), x.id, &x.name).cmp(&(kind_rank(y.kind), y.id, &y.name))
         }),
@@ -181,10 +194,13 @@ pub fn run(a: LsArgs) -> Result<()> {
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled);
     if !a.noheadings {
-        t.set_header(
-            cols.iter()
-                .map(|c| COLUMNS.iter().find(|(n, _)| n == c).map(|(_, h)| *h).unwrap_or("")),
-        );
+        t.set_header(cols.iter().map(|c| {
+            COLUMNS
+                .iter()
+                .find(|(n, _)| n == c)
+                .map(|(_, h)| *h)
+                .unwrap_or("")
+        }));
     }
     for o in &objs {
         t.add_row(cols.iter().map(|c| cell(o, c)));

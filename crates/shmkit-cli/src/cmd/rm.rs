@@ -63,7 +63,11 @@ enum Named {
 pub fn run(a: RmArgs) -> Result<()> {
     let bulk = a.orphaned || a.older_than.is_some() || a.owner.is_some() || !a.kind.is_empty();
     if bulk && !a.objects.is_empty() {
-        return Err(Usage("name objects or select them (--orphaned, --older-than, --owner, --kind), not both".into()).into());
+        return Err(Usage(
+            "name objects or select them (--orphaned, --older-than, --owner, --kind), not both"
+                .into(),
+        )
+        .into());
     }
     if !bulk {
         if a.objects.is_empty() {
@@ -189,7 +193,10 @@ fn remove_selected(filter: &Filter, yes: bool, dry_run: bool, force: bool) -> Re
         return Ok(());
     }
     if !yes {
-        eprint!("shmkit: rm: remove these {} object(s)? [y/N] ", chosen.len());
+        eprint!(
+            "shmkit: rm: remove these {} object(s)? [y/N] ",
+            chosen.len()
+        );
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
         if !matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
@@ -203,7 +210,10 @@ fn remove_selected(filter: &Filter, yes: bool, dry_run: bool, force: bool) -> Re
             Ok(()) => writeln!(out, "removed {}", inventory::object_arg(o))?,
             Err(e) => {
                 out.flush()?;
-                report::error("rm", format!("{}: {}", inventory::object_arg(o), e.reason()));
+                report::error(
+                    "rm",
+                    format!("{}: {}", inventory::object_arg(o), e.reason()),
+                );
                 ok = false;
             }
         }

@@ -2,6 +2,8 @@
 //! deadline on the child's pidfd. Where unshare is not permitted, callers skip with a
 //! printed reason.
 
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -85,7 +85,10 @@ pub fn read() -> Limits {
     };
     match std::fs::read_to_string(format!("{k}/sem")) {
         Ok(s) => {
-            let v: Vec<u64> = s.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<u64> = s
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if v.len() == 4 {
                 l.semmsl = Some(v[0]);
                 l.semmns = Some(v[1]);

@@ -430,7 +430,9 @@ fn posix_objects(
                 snap.objects.push(o);
             }
         }
-        Err(e) => snap.problems.push(Error::from_io("read_dir", &src.shm_dir, e).to_string()),
+        Err(e) => snap
+            .problems
+            .push(Error::from_io("read_dir", &src.shm_dir, e).to_string()),
     }
     if let Ok(dir) = fs::read_dir(&src.mqueue_dir) {
         for ent in dir.flatten() {

@@ -201,9 +201,7 @@ pub fn scan_with(mqueue_dir: &str) -> ProcScan {
         if let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) {
             for line in maps.lines() {
                 // Cheap filter before parsing.
-                if line.contains("/SYSV")
-                    || line.contains("/dev/shm/")
-                    || line.contains("/memfd:")
+                if line.contains("/SYSV") || line.contains("/dev/shm/") || line.contains("/memfd:")
                 {
                     found.extend(parse_maps_line(line));
                 }
@@ -229,8 +227,7 @@ pub fn scan_with(mqueue_dir: &str) -> ProcScan {
                 {
                     continue;
                 }
-                let Some(n) = fd.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
-                else {
+                let Some(n) = fd.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
                     continue;
                 };
                 // stat through the magic link gives the object's own inode.
@@ -273,7 +270,14 @@ mod tests {
         let l = "7f0000000000-7f0000001000 rw-s 00000000 00:01 32769                      /SYSV4100c4a7 (deleted)";
         let (t, u) = parse_maps_line(l).unwrap();
         assert_eq!(t, Target::SysvShm(32769));
-        assert!(matches!(u, Use::Map { start: 0x7f0000000000, end: 0x7f0000001000, .. }));
+        assert!(matches!(
+            u,
+            Use::Map {
+                start: 0x7f0000000000,
+                end: 0x7f0000001000,
+                ..
+            }
+        ));
         let l = "7f0000000000-7f0000001000 rw-s 00000000 00:1a 77 /dev/shm/my obj (deleted)";
         let (t, _) = parse_maps_line(l).unwrap();
         assert_eq!(
@@ -285,7 +289,10 @@ mod tests {
             }
         );
         let l = "7f0000000000-7f0000001000 rw-s 00000000 00:01 12 /memfd:ring (deleted)";
-        assert!(matches!(parse_maps_line(l).unwrap().0, Target::Memfd { inode: 12, .. }));
+        assert!(matches!(
+            parse_maps_line(l).unwrap().0,
+            Target::Memfd { inode: 12, .. }
+        ));
         let l = "7f0000000000-7f0000001000 r-xp 00000000 08:01 12 /usr/lib/libc.so.6";
         assert!(parse_maps_line(l).is_none());
     }

@@ -48,8 +48,7 @@ pub fn remove(obj: &Object, shm_dir: &str) -> Result<()> {
                 n.to_string()
             };
             let path = format!("{shm_dir}/{file}");
-            std::fs::remove_file(&path)
-                .map_err(|e| gone(Error::from_io("unlink", &label, e)))
+            std::fs::remove_file(&path).map_err(|e| gone(Error::from_io("unlink", &label, e)))
         }
         Kind::PosixMq => ipcinfo::mq_unlink(name()?).map_err(gone),
         Kind::Memfd => Err(Error::new(

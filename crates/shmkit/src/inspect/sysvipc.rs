@@ -156,7 +156,10 @@ fn split(text: &str, file: &str) -> Result<(String, Vec<String>)> {
         .ok_or_else(|| Error::new(ErrorKind::Corrupt, "parse", file, "the file is empty"))?;
     Ok((
         header.to_string(),
-        lines.filter(|l| !l.trim().is_empty()).map(String::from).collect(),
+        lines
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect(),
     ))
 }
 
@@ -337,7 +340,8 @@ mod tests {
 
     #[test]
     fn skips_malformed_rows_and_needs_columns() {
-        let text = "key semid perms nsems uid gid cuid cgid otime ctime\n1 2 644 3 0 0 0 0 0 5\ngarbage\n";
+        let text =
+            "key semid perms nsems uid gid cuid cgid otime ctime\n1 2 644 3 0 0 0 0 0 5\ngarbage\n";
         let v = parse_sem(text).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].nsems, 3);

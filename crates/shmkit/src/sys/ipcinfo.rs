@@ -25,12 +25,16 @@ const SEM_STAT_ANY: libc::c_int = 20;
 #[derive(Default)]
 struct RawShmInfo {
     used_ids: libc::c_int,
-    shm_tot: libc::c_ulong,
-    shm_rss: libc::c_ulong,
-    shm_swp: libc::c_ulong,
-    swap_attempts: libc::c_ulong,
-    swap_successes: libc::c_ulong,
+    shm_tot: u64,
+    shm_rss: u64,
+    shm_swp: u64,
+    swap_attempts: u64,
+    swap_successes: u64,
 }
+
+// The kernel's fields are `__kernel_ulong_t`: 64 bits on the 64-bit targets shmkit
+// builds for.
+const _: () = assert!(std::mem::size_of::<libc::c_ulong>() == 8);
 
 /// `struct seminfo` (include/uapi/linux/sem.h).
 #[repr(C)]
@@ -114,15 +118,19 @@ pub fn shm_usage() -> Result<ShmUsage> {
         )
     };
     if r < 0 {
-        return Err(Error::os("shmctl(SHM_INFO)", "shared memory", super::errno()));
+        return Err(Error::os(
+            "shmctl(SHM_INFO)",
+            "shared memory",
+            super::errno(),
+        ));
     }
     Ok(ShmUsage {
         used_ids: raw.used_ids,
-        shm_tot: raw.shm_tot as u64,
-        shm_rss: raw.shm_rss as u64,
-        shm_swp: raw.shm_swp as u64,
-        swap_attempts: raw.swap_attempts as u64,
-        swap_successes: raw.swap_successes as u64,
+        shm_tot: raw.shm_tot,
+        shm_rss: raw.shm_rss,
+        shm_swp: raw.shm_swp,
+        swap_attempts: raw.swap_attempts,
+        swap_successes: raw.swap_successes,
     })
 }
 
@@ -161,7 +169,11 @@ pub fn msg_usage() -> Result<MsgUsage> {
         )
     };
     if r < 0 {
-        return Err(Error::os("msgctl(MSG_INFO)", "message queues", super::errno()));
+        return Err(Error::os(
+            "msgctl(MSG_INFO)",
+            "message queues",
+            super::errno(),
+        ));
     }
     let _ = (raw.msgmax, raw.msgmnb, raw.msgmni, raw.msgssz, raw.msgseg);
     Ok(MsgUsage {
@@ -287,7 +299,11 @@ pub fn remove(kind: SysvKind, id: i32) -> Result<()> {
             SysvKind::Sem => "semctl(IPC_RMID)",
             SysvKind::Msg => "msgctl(IPC_RMID)",
         };
-        return Err(Error::os(op, format!("{} {id}", kind.noun()), super::errno()));
+        return Err(Error::os(
+            op,
+            format!("{} {id}", kind.noun()),
+            super::errno(),
+        ));
     }
     Ok(())
 }
@@ -309,7 +325,11 @@ pub fn id_for_key(kind: SysvKind, key: i32) -> Result<i32> {
             SysvKind::Sem => "semget",
             SysvKind::Msg => "msgget",
         };
-        return Err(Error::os(op, format!("key {:#010x}", key as u32), super::errno()));
+        return Err(Error::os(
+            op,
+            format!("key {:#010x}", key as u32),
+            super::errno(),
+        ));
     }
     Ok(r)
 }
@@ -333,7 +353,11 @@ pub fn create(kind: SysvKind, key: i32, size: usize, perm: u32) -> Result<i32> {
             SysvKind::Sem => "semget",
             SysvKind::Msg => "msgget",
         };
-        return Err(Error::os(op, format!("key {:#010x}", key as u32), super::errno()));
+        return Err(Error::os(
+            op,
+            format!("key {:#010x}", key as u32),
+            super::errno(),
+        ));
     }
     Ok(r)
 }

@@ -36,7 +36,10 @@ fn child_leaks_segment() {
     if !support::is_child() {
         return;
     }
-    let key: i32 = std::env::var("SHMKIT_INSPECT_KEY").unwrap().parse().unwrap();
+    let key: i32 = std::env::var("SHMKIT_INSPECT_KEY")
+        .unwrap()
+        .parse()
+        .unwrap();
     ipcinfo::create(SysvKind::Shm, key, 4096, 0o600).expect("create");
 }
 
@@ -72,7 +75,11 @@ fn leaked_segment_is_orphaned_until_attached_and_removal_is_clean() {
     assert!(!o.status.orphaned);
     assert_eq!(o.nattch, Some(1));
     let me = std::process::id() as i32;
-    let u = o.users.iter().find(|u| u.pid == me).expect("this process maps it");
+    let u = o
+        .users
+        .iter()
+        .find(|u| u.pid == me)
+        .expect("this process maps it");
     assert!(matches!(u.how, Use::Map { end, start, .. } if end - start >= 4096));
     assert!(u.since.is_some());
 
@@ -121,7 +128,9 @@ fn posix_objects_shmkit_header_creator_and_unlinked_mapping() {
     let _g3 = PosixGuard(plain.clone());
     std::fs::write(format!("/dev/shm/{mine}"), header_bytes(std::process::id())).unwrap();
     // A creator pid that no longer exists: a child that has exited and been reaped.
-    let mut c = std::process::Command::new("true").spawn().expect("spawn true");
+    let mut c = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
     let dead_pid = c.id();
     c.wait().expect("wait");
     std::fs::write(format!("/dev/shm/{dead}"), header_bytes(dead_pid)).unwrap();
@@ -174,7 +183,10 @@ fn memfds_are_listed_with_their_holder() {
         .expect("memfd listed");
     assert_eq!(o.size, 12288);
     let me = std::process::id() as i32;
-    assert!(o.users.iter().any(|u| u.pid == me && matches!(u.how, Use::Fd(_))));
+    assert!(o
+        .users
+        .iter()
+        .any(|u| u.pid == me && matches!(u.how, Use::Fd(_))));
     let e = inspect::remove::remove(o, "/dev/shm").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     drop(m);

@@ -51,7 +51,11 @@ pub fn human(bytes: u64) -> String {
     let exp = exp - 10;
     let c = letters[exp / 10];
     let mut dec = if exp > 0 { bytes >> exp } else { bytes };
-    let mut frac = if exp > 0 { bytes & ((1u64 << exp) - 1) } else { 0 };
+    let mut frac = if exp > 0 {
+        bytes & ((1u64 << exp) - 1)
+    } else {
+        0
+    };
     if frac != 0 {
         frac = if frac >= u64::MAX / 1000 {
             ((frac / 1024) * 1000) / (1u64 << (exp - 10))

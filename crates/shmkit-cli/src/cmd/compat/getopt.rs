@@ -138,9 +138,8 @@ pub fn parse(args: &[String], short: &str, long: &[LongOpt]) -> (Vec<Item>, Vec<
                             items.push(Item::Opt(c, Some(args[i].clone())));
                             i += 1;
                         } else {
-                            items.push(Item::Error(format!(
-                                "option requires an argument -- '{c}'"
-                            )));
+                            items
+                                .push(Item::Error(format!("option requires an argument -- '{c}'")));
                             return (items, operands);
                         }
                         break;
@@ -163,14 +162,30 @@ mod tests {
     }
 
     const LONG: &[LongOpt] = &[
-        LongOpt { name: "id", has_arg: HasArg::Required, val: 'i' },
-        LongOpt { name: "all", has_arg: HasArg::Optional, val: 'a' },
-        LongOpt { name: "human", has_arg: HasArg::No, val: 'H' },
+        LongOpt {
+            name: "id",
+            has_arg: HasArg::Required,
+            val: 'i',
+        },
+        LongOpt {
+            name: "all",
+            has_arg: HasArg::Optional,
+            val: 'a',
+        },
+        LongOpt {
+            name: "human",
+            has_arg: HasArg::No,
+            val: 'H',
+        },
     ];
 
     #[test]
     fn clusters_arguments_and_permutation() {
-        let (items, ops) = parse(&s(&["-mi5", "foo", "--id", "7", "--hum", "-a", "x"]), "mi:a::", LONG);
+        let (items, ops) = parse(
+            &s(&["-mi5", "foo", "--id", "7", "--hum", "-a", "x"]),
+            "mi:a::",
+            LONG,
+        );
         assert_eq!(
             items,
             vec![
@@ -189,8 +204,14 @@ mod tests {
         let (items, _) = parse(&s(&["-x"]), "m", LONG);
         assert_eq!(items, vec![Item::Error("invalid option -- 'x'".into())]);
         let (items, _) = parse(&s(&["--foo"]), "m", LONG);
-        assert_eq!(items, vec![Item::Error("unrecognized option '--foo'".into())]);
+        assert_eq!(
+            items,
+            vec![Item::Error("unrecognized option '--foo'".into())]
+        );
         let (items, _) = parse(&s(&["-i"]), "i:", LONG);
-        assert_eq!(items, vec![Item::Error("option requires an argument -- 'i'".into())]);
+        assert_eq!(
+            items,
+            vec![Item::Error("option requires an argument -- 'i'".into())]
+        );
     }
 }

@@ -90,12 +90,36 @@ fn create(kind: SysvKind, size: usize, perm: u32) -> Result<i32, i32> {
 /// The `ipcmk` command line.
 pub fn main(args: &[String], o: &mut Output) -> u8 {
     const LONG: &[LongOpt] = &[
-        LongOpt { name: "shmem", has_arg: HasArg::Required, val: 'M' },
-        LongOpt { name: "semaphore", has_arg: HasArg::Required, val: 'S' },
-        LongOpt { name: "queue", has_arg: HasArg::No, val: 'Q' },
-        LongOpt { name: "mode", has_arg: HasArg::Required, val: 'p' },
-        LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-        LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+        LongOpt {
+            name: "shmem",
+            has_arg: HasArg::Required,
+            val: 'M',
+        },
+        LongOpt {
+            name: "semaphore",
+            has_arg: HasArg::Required,
+            val: 'S',
+        },
+        LongOpt {
+            name: "queue",
+            has_arg: HasArg::No,
+            val: 'Q',
+        },
+        LongOpt {
+            name: "mode",
+            has_arg: HasArg::Required,
+            val: 'p',
+        },
+        LongOpt {
+            name: "version",
+            has_arg: HasArg::No,
+            val: 'V',
+        },
+        LongOpt {
+            name: "help",
+            has_arg: HasArg::No,
+            val: 'h',
+        },
     ];
     let (items, _) = getopt::parse(args, "hM:QS:p:Vh", LONG);
     let mut perm: u32 = 0o644;
@@ -110,7 +134,10 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
                     'M' => match strtosize(&arg) {
                         Some(v) => size = Some(v),
                         None => {
-                            o.err(&format!("ipcmk: failed to parse size: '{arg}': {}\n", strerror(libc::EINVAL)));
+                            o.err(&format!(
+                                "ipcmk: failed to parse size: '{arg}': {}\n",
+                                strerror(libc::EINVAL)
+                            ));
                             return 1;
                         }
                     },
@@ -118,7 +145,9 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
                     'S' => match super::strtos32(&arg) {
                         Ok(v) => nsems = Some(v),
                         Err(suffix) => {
-                            o.err(&format!("ipcmk: failed to parse elements: '{arg}'{suffix}\n"));
+                            o.err(&format!(
+                                "ipcmk: failed to parse elements: '{arg}'{suffix}\n"
+                            ));
                             return 1;
                         }
                     },
@@ -147,10 +176,17 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
         return o.try_help("ipcmk", "bad usage");
     }
     if let Some(sz) = size {
-        match create(SysvKind::Shm, usize::try_from(sz).unwrap_or(usize::MAX), perm) {
+        match create(
+            SysvKind::Shm,
+            usize::try_from(sz).unwrap_or(usize::MAX),
+            perm,
+        ) {
             Ok(id) => o.out(&format!("Shared memory id: {id}\n")),
             Err(e) => {
-                o.err(&format!("ipcmk: create share memory failed: {}\n", strerror(e)));
+                o.err(&format!(
+                    "ipcmk: create share memory failed: {}\n",
+                    strerror(e)
+                ));
                 return 1;
             }
         }
@@ -159,7 +195,10 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
         match create(SysvKind::Msg, 0, perm) {
             Ok(id) => o.out(&format!("Message queue id: {id}\n")),
             Err(e) => {
-                o.err(&format!("ipcmk: create message queue failed: {}\n", strerror(e)));
+                o.err(&format!(
+                    "ipcmk: create message queue failed: {}\n",
+                    strerror(e)
+                ));
                 return 1;
             }
         }
@@ -170,7 +209,10 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
         match create(SysvKind::Sem, n, perm) {
             Ok(id) => o.out(&format!("Semaphore id: {id}\n")),
             Err(e) => {
-                o.err(&format!("ipcmk: create semaphore failed: {}\n", strerror(e)));
+                o.err(&format!(
+                    "ipcmk: create semaphore failed: {}\n",
+                    strerror(e)
+                ));
                 return 1;
             }
         }

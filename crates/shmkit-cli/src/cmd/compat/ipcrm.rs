@@ -72,7 +72,8 @@ impl Rm<'_> {
 
     fn by_key(&mut self, kind: SysvKind, s: &str) -> bool {
         let Some(key) = strtokey(s) else {
-            self.o.err(&format!("ipcrm: failed to parse argument: '{s}'\n"));
+            self.o
+                .err(&format!("ipcrm: failed to parse argument: '{s}'\n"));
             std::process::exit(1);
         };
         if key == 0 {
@@ -180,16 +181,56 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
         return 0;
     }
     const LONG: &[LongOpt] = &[
-        LongOpt { name: "shmem-id", has_arg: HasArg::Required, val: 'm' },
-        LongOpt { name: "shmem-key", has_arg: HasArg::Required, val: 'M' },
-        LongOpt { name: "queue-id", has_arg: HasArg::Required, val: 'q' },
-        LongOpt { name: "queue-key", has_arg: HasArg::Required, val: 'Q' },
-        LongOpt { name: "semaphore-id", has_arg: HasArg::Required, val: 's' },
-        LongOpt { name: "semaphore-key", has_arg: HasArg::Required, val: 'S' },
-        LongOpt { name: "all", has_arg: HasArg::Optional, val: 'a' },
-        LongOpt { name: "verbose", has_arg: HasArg::No, val: 'v' },
-        LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-        LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+        LongOpt {
+            name: "shmem-id",
+            has_arg: HasArg::Required,
+            val: 'm',
+        },
+        LongOpt {
+            name: "shmem-key",
+            has_arg: HasArg::Required,
+            val: 'M',
+        },
+        LongOpt {
+            name: "queue-id",
+            has_arg: HasArg::Required,
+            val: 'q',
+        },
+        LongOpt {
+            name: "queue-key",
+            has_arg: HasArg::Required,
+            val: 'Q',
+        },
+        LongOpt {
+            name: "semaphore-id",
+            has_arg: HasArg::Required,
+            val: 's',
+        },
+        LongOpt {
+            name: "semaphore-key",
+            has_arg: HasArg::Required,
+            val: 'S',
+        },
+        LongOpt {
+            name: "all",
+            has_arg: HasArg::Optional,
+            val: 'a',
+        },
+        LongOpt {
+            name: "verbose",
+            has_arg: HasArg::No,
+            val: 'v',
+        },
+        LongOpt {
+            name: "version",
+            has_arg: HasArg::No,
+            val: 'V',
+        },
+        LongOpt {
+            name: "help",
+            has_arg: HasArg::No,
+            val: 'h',
+        },
     ];
     let (items, operands) = getopt::parse(args, "q:m:s:Q:M:S:a::vhV", LONG);
     // The foot-gun guard: `-a` without `=` followed by a kind word as an operand.
@@ -231,7 +272,9 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
                             }
                         }
                         Err(suffix) => {
-                            rm.o.err(&format!("ipcrm: failed to parse argument: '{arg}'{suffix}\n"));
+                            rm.o.err(&format!(
+                                "ipcrm: failed to parse argument: '{arg}'{suffix}\n"
+                            ));
                             return 1;
                         }
                     },
@@ -267,7 +310,9 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
         }
     }
     if let Some(first) = operands.first() {
-        return rm.o.try_help("ipcrm", &format!("unknown argument: {first}"));
+        return rm
+            .o
+            .try_help("ipcrm", &format!("unknown argument: {first}"));
     }
     if ret > 0 {
         1

@@ -67,20 +67,76 @@ enum Unit {
 /// The `ipcs` command line: options and operands after the program name.
 pub fn main(args: &[String], o: &mut Output) -> u8 {
     const LONG: &[LongOpt] = &[
-        LongOpt { name: "id", has_arg: HasArg::Required, val: 'i' },
-        LongOpt { name: "queues", has_arg: HasArg::No, val: 'q' },
-        LongOpt { name: "shmems", has_arg: HasArg::No, val: 'm' },
-        LongOpt { name: "semaphores", has_arg: HasArg::No, val: 's' },
-        LongOpt { name: "all", has_arg: HasArg::No, val: 'a' },
-        LongOpt { name: "time", has_arg: HasArg::No, val: 't' },
-        LongOpt { name: "pid", has_arg: HasArg::No, val: 'p' },
-        LongOpt { name: "creator", has_arg: HasArg::No, val: 'c' },
-        LongOpt { name: "limits", has_arg: HasArg::No, val: 'l' },
-        LongOpt { name: "summary", has_arg: HasArg::No, val: 'u' },
-        LongOpt { name: "human", has_arg: HasArg::No, val: 'H' },
-        LongOpt { name: "bytes", has_arg: HasArg::No, val: 'b' },
-        LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-        LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+        LongOpt {
+            name: "id",
+            has_arg: HasArg::Required,
+            val: 'i',
+        },
+        LongOpt {
+            name: "queues",
+            has_arg: HasArg::No,
+            val: 'q',
+        },
+        LongOpt {
+            name: "shmems",
+            has_arg: HasArg::No,
+            val: 'm',
+        },
+        LongOpt {
+            name: "semaphores",
+            has_arg: HasArg::No,
+            val: 's',
+        },
+        LongOpt {
+            name: "all",
+            has_arg: HasArg::No,
+            val: 'a',
+        },
+        LongOpt {
+            name: "time",
+            has_arg: HasArg::No,
+            val: 't',
+        },
+        LongOpt {
+            name: "pid",
+            has_arg: HasArg::No,
+            val: 'p',
+        },
+        LongOpt {
+            name: "creator",
+            has_arg: HasArg::No,
+            val: 'c',
+        },
+        LongOpt {
+            name: "limits",
+            has_arg: HasArg::No,
+            val: 'l',
+        },
+        LongOpt {
+            name: "summary",
+            has_arg: HasArg::No,
+            val: 'u',
+        },
+        LongOpt {
+            name: "human",
+            has_arg: HasArg::No,
+            val: 'H',
+        },
+        LongOpt {
+            name: "bytes",
+            has_arg: HasArg::No,
+            val: 'b',
+        },
+        LongOpt {
+            name: "version",
+            has_arg: HasArg::No,
+            val: 'V',
+        },
+        LongOpt {
+            name: "help",
+            has_arg: HasArg::No,
+            val: 'h',
+        },
     ];
     let (items, _operands) = getopt::parse(args, "i:qsmatpcluhVb", LONG);
     let (mut msg, mut shm, mut sem) = (false, false, false);
@@ -247,7 +303,8 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
                     .parse()
                     .ok()
             };
-            let (Some(shmmax), Some(shmall), Some(shmmni)) = (rd("shmmax"), rd("shmall"), rd("shmmni"))
+            let (Some(shmmax), Some(shmall), Some(shmmni)) =
+                (rd("shmmax"), rd("shmall"), rd("shmmni"))
             else {
                 o.out("unable to fetch shared memory limits\n");
                 return;
@@ -255,7 +312,11 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
             let pgsz = shmkit::sys::page_size() as u64;
             s.push_str("------ Shared Memory Limits --------\n");
             let _ = writeln!(s, "max number of segments = {shmmni}");
-            let u = if unit == Unit::Default { Unit::Kb } else { unit };
+            let u = if unit == Unit::Default {
+                Unit::Kb
+            } else {
+                unit
+            };
             print_size(&mut s, u, Some("max seg size"), shmmax, "\n", 0);
             if u == Unit::Kb {
                 // util-linux multiplies the page count by the page size in KiB here,
@@ -269,7 +330,11 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
                     .unwrap_or(u64::MAX - u64::MAX % pgsz);
                 print_size(&mut s, u, Some("max total shared memory"), v, "\n", 0);
             }
-            let u = if unit == Unit::Default { Unit::Bytes } else { unit };
+            let u = if unit == Unit::Default {
+                Unit::Bytes
+            } else {
+                unit
+            };
             print_size(&mut s, u, Some("min seg size"), 1, "\n", 0);
             o.out(&s);
             return;
@@ -306,7 +371,11 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
         }
         Format::Pid => {
             s.push_str("------ Shared Memory Creator/Last-op PIDs --------\n");
-            let _ = writeln!(s, "{:<10} {:<10} {:<10} {:<10}", "shmid", "owner", "cpid", "lpid");
+            let _ = writeln!(
+                s,
+                "{:<10} {:<10} {:<10} {:<10}",
+                "shmid", "owner", "cpid", "lpid"
+            );
         }
         Format::Default => {
             s.push_str("------ Shared Memory Segments --------\n");
@@ -320,10 +389,18 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
     }
     for e in sysvipc::shm().unwrap_or_default() {
         match format {
-            Format::Creator => perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid]),
+            Format::Creator => {
+                perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid])
+            }
             Format::Time => {
                 owner(&mut s, names, e.id, e.uid, 10);
-                let _ = writeln!(s, " {} {} {}", time16(e.atime), time16(e.dtime), time16(e.ctime));
+                let _ = writeln!(
+                    s,
+                    " {} {} {}",
+                    time16(e.atime),
+                    time16(e.dtime),
+                    time16(e.ctime)
+                );
             }
             Format::Pid => {
                 owner(&mut s, names, e.id, e.uid, 10);
@@ -343,7 +420,11 @@ fn do_shm(o: &mut Output, names: &Names, format: Format, unit: Unit) {
                     " {:<10} {:<6} {:<6}",
                     e.nattch,
                     if e.mode & MODE_DEST != 0 { "dest" } else { " " },
-                    if e.mode & MODE_LOCKED != 0 { "locked" } else { " " }
+                    if e.mode & MODE_LOCKED != 0 {
+                        "locked"
+                    } else {
+                        " "
+                    }
                 );
             }
         }
@@ -370,7 +451,11 @@ fn do_msg(o: &mut Output, names: &Names, format: Format, unit: Unit) {
             };
             s.push_str("------ Messages Limits --------\n");
             let _ = writeln!(s, "max queues system wide = {mni}");
-            let u = if unit == Unit::Default { Unit::Bytes } else { unit };
+            let u = if unit == Unit::Default {
+                Unit::Bytes
+            } else {
+                unit
+            };
             print_size(&mut s, u, Some("max size of message"), max, "\n", 0);
             print_size(&mut s, u, Some("default max size of queue"), mnb, "\n", 0);
             o.out(&s);
@@ -384,8 +469,19 @@ fn do_msg(o: &mut Output, names: &Names, format: Format, unit: Unit) {
             s.push_str("------ Messages Status --------\n");
             let _ = writeln!(s, "allocated queues = {}", i.queues);
             let _ = writeln!(s, "used headers = {}", i.headers);
-            let end = if unit == Unit::Default { " bytes\n" } else { "\n" };
-            print_size(&mut s, unit, Some("used space"), i.bytes as u32 as u64, end, 0);
+            let end = if unit == Unit::Default {
+                " bytes\n"
+            } else {
+                "\n"
+            };
+            print_size(
+                &mut s,
+                unit,
+                Some("used space"),
+                i.bytes as u32 as u64,
+                end,
+                0,
+            );
             o.out(&s);
             return;
         }
@@ -407,11 +503,19 @@ fn do_msg(o: &mut Output, names: &Names, format: Format, unit: Unit) {
         }
         Format::Pid => {
             s.push_str("------ Message Queues PIDs --------\n");
-            let _ = writeln!(s, "{:<10} {:<10} {:<10} {:<10}", "msqid", "owner", "lspid", "lrpid");
+            let _ = writeln!(
+                s,
+                "{:<10} {:<10} {:<10} {:<10}",
+                "msqid", "owner", "lspid", "lrpid"
+            );
         }
         Format::Default => {
             s.push_str("------ Message Queues --------\n");
-            let size = if unit == Unit::Human { "size" } else { "used-bytes" };
+            let size = if unit == Unit::Human {
+                "size"
+            } else {
+                "used-bytes"
+            };
             let _ = writeln!(
                 s,
                 "{:<10} {:<10} {:<10} {:<10} {:<12} {:<12}",
@@ -421,10 +525,18 @@ fn do_msg(o: &mut Output, names: &Names, format: Format, unit: Unit) {
     }
     for e in sysvipc::msg().unwrap_or_default() {
         match format {
-            Format::Creator => perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid]),
+            Format::Creator => {
+                perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid])
+            }
             Format::Time => {
                 owner(&mut s, names, e.id, e.uid, 8);
-                let _ = writeln!(s, " {} {} {}", time16(e.stime), time16(e.rtime), time16(e.ctime));
+                let _ = writeln!(
+                    s,
+                    " {} {} {}",
+                    time16(e.stime),
+                    time16(e.rtime),
+                    time16(e.ctime)
+                );
             }
             Format::Pid => {
                 owner(&mut s, names, e.id, e.uid, 8);
@@ -451,7 +563,10 @@ fn do_sem(o: &mut Output, names: &Names, format: Format) {
     match format {
         Format::Limits => {
             let lim = std::fs::read_to_string("/proc/sys/kernel/sem").unwrap_or_default();
-            let v: Vec<i64> = lim.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<i64> = lim
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             let semvmx = ipcinfo::sem_usage().map(|u| u.semvmx).unwrap_or(32767);
             if v.len() != 4 {
                 o.out("unable to fetch semaphore limits\n");
@@ -489,7 +604,11 @@ fn do_sem(o: &mut Output, names: &Names, format: Format) {
         }
         Format::Time => {
             s.push_str("------ Semaphore Operation/Change Times --------\n");
-            let _ = writeln!(s, "{:<8} {:<10} {:<26} {:<26}", "semid", "owner", "last-op", "last-changed");
+            let _ = writeln!(
+                s,
+                "{:<8} {:<10} {:<26} {:<26}",
+                "semid", "owner", "last-op", "last-changed"
+            );
         }
         Format::Default => {
             s.push_str("------ Semaphore Arrays --------\n");
@@ -502,7 +621,9 @@ fn do_sem(o: &mut Output, names: &Names, format: Format) {
     }
     for e in sysvipc::sem().unwrap_or_default() {
         match format {
-            Format::Creator => perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid]),
+            Format::Creator => {
+                perms_row(&mut s, names, e.id, e.mode, [e.cuid, e.cgid, e.uid, e.gid])
+            }
             Format::Time => {
                 owner(&mut s, names, e.id, e.uid, 8);
                 let _ = writeln!(s, "  {} {}", time24(e.otime), time24(e.ctime));
@@ -533,9 +654,22 @@ fn print_shm(o: &mut Output, id: i32, unit: Unit) {
     };
     let mut s = String::new();
     let _ = writeln!(s, "\nShared memory Segment shmid={id}");
-    let _ = writeln!(s, "uid={}\tgid={}\tcuid={}\tcgid={}", e.uid, e.gid, e.cuid, e.cgid);
-    let _ = writeln!(s, "mode={}\taccess_perms={}", alt_octal(e.mode), alt_octal(e.mode & 0o777));
-    let label = if unit == Unit::Human { "size=" } else { "bytes=" };
+    let _ = writeln!(
+        s,
+        "uid={}\tgid={}\tcuid={}\tcgid={}",
+        e.uid, e.gid, e.cuid, e.cgid
+    );
+    let _ = writeln!(
+        s,
+        "mode={}\taccess_perms={}",
+        alt_octal(e.mode),
+        alt_octal(e.mode & 0o777)
+    );
+    let label = if unit == Unit::Human {
+        "size="
+    } else {
+        "bytes="
+    };
     print_size(&mut s, unit, Some(label), e.size, "\t", 0);
     let _ = writeln!(s, "lpid={}\tcpid={}\tnattch={}", e.lpid, e.cpid, e.nattch);
     let _ = writeln!(s, "att_time={}", time24(e.atime));
@@ -584,8 +718,17 @@ fn print_sem(o: &mut Output, id: i32) {
     };
     let mut s = String::new();
     let _ = writeln!(s, "\nSemaphore Array semid={id}");
-    let _ = writeln!(s, "uid={}\t gid={}\t cuid={}\t cgid={}", e.uid, e.gid, e.cuid, e.cgid);
-    let _ = writeln!(s, "mode={}, access_perms={}", alt_octal(e.mode), alt_octal(e.mode & 0o777));
+    let _ = writeln!(
+        s,
+        "uid={}\t gid={}\t cuid={}\t cgid={}",
+        e.uid, e.gid, e.cuid, e.cgid
+    );
+    let _ = writeln!(
+        s,
+        "mode={}, access_perms={}",
+        alt_octal(e.mode),
+        alt_octal(e.mode & 0o777)
+    );
     let _ = writeln!(s, "nsems = {}", e.nsems);
     let _ = writeln!(s, "otime = {}", time24(e.otime));
     let _ = writeln!(s, "ctime = {}", time24(e.ctime));
@@ -596,7 +739,11 @@ fn print_sem(o: &mut Output, id: i32) {
     );
     let vals = ipcinfo::sem_values(e.id, e.nsems as usize).unwrap_or_default();
     for (i, v) in vals.iter().enumerate() {
-        let _ = writeln!(s, "{i:<10} {:<10} {:<10} {:<10} {:<10}", v.value, v.ncount, v.zcount, v.pid);
+        let _ = writeln!(
+            s,
+            "{i:<10} {:<10} {:<10} {:<10} {:<10}",
+            v.value, v.ncount, v.zcount, v.pid
+        );
     }
     s.push('\n');
     o.out(&s);

@@ -84,7 +84,11 @@ impl Output {
 
     /// A getopt error: `ARGV0: MSG` plus the "Try --help" line; returns exit code 1.
     pub fn getopt_error(&mut self, prog: &str, msg: &str) -> u8 {
-        let argv0 = if self.argv0.is_empty() { prog.to_string() } else { self.argv0.clone() };
+        let argv0 = if self.argv0.is_empty() {
+            prog.to_string()
+        } else {
+            self.argv0.clone()
+        };
         self.err(&format!(
             "{argv0}: {msg}\nTry '{prog} --help' for more information.\n"
         ));
