@@ -48,9 +48,11 @@ impl Format {
             "cstring" => Format::CString,
             "raw" => Format::Raw,
             "hex" => Format::Hex,
-            _ => Format::Typed(Ty::parse(s).ok_or_else(|| {
-                format!("unknown format or type '{s}' (known: {FORMAT_NAMES})")
-            })?),
+            _ => {
+                Format::Typed(Ty::parse(s).ok_or_else(|| {
+                    format!("unknown format or type '{s}' (known: {FORMAT_NAMES})")
+                })?)
+            }
         })
     }
 }
@@ -109,16 +111,8 @@ impl Ty {
             Ty::U16 => int::<u16>(t).ok_or_else(bad)?.to_ne_bytes().to_vec(),
             Ty::U32 => int::<u32>(t).ok_or_else(bad)?.to_ne_bytes().to_vec(),
             Ty::U64 => int::<u64>(t).ok_or_else(bad)?.to_ne_bytes().to_vec(),
-            Ty::F32 => t
-                .parse::<f32>()
-                .map_err(|_| bad())?
-                .to_ne_bytes()
-                .to_vec(),
-            Ty::F64 => t
-                .parse::<f64>()
-                .map_err(|_| bad())?
-                .to_ne_bytes()
-                .to_vec(),
+            Ty::F32 => t.parse::<f32>().map_err(|_| bad())?.to_ne_bytes().to_vec(),
+            Ty::F64 => t.parse::<f64>().map_err(|_| bad())?.to_ne_bytes().to_vec(),
         })
     }
 

@@ -11,15 +11,17 @@ use crate::value::{parse_mode, parse_size};
 
 /// Arguments of `shmkit create`.
 #[derive(Args, Debug)]
-#[command(after_help = "Prints one line: the object to name in later commands, the key, \
+#[command(
+    after_help = "Prints one line: the object to name in later commands, the key, \
 the size and the mode, such as 'id:32769 key:0x5348abcd size 4096 mode 0600'.\n\
 Examples:\n  shmkit create --size 4K                 a private segment\n  \
-shmkit create key:0x5348 --size 1M --mode 640\n  shmkit create ftok:/tmp:A --size 64 --or-open")]
+shmkit create key:0x5348 --size 1M --mode 640\n  shmkit create ftok:/tmp:A --size 64 --or-open"
+)]
 pub struct CreateArgs {
     /// key:K, ftok:PATH:PROJ or /NAME; none (or key:0) makes a private System V segment.
     object: Option<String>,
     /// Size in bytes: decimal, 0x hex, or with K, M, G.
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     size: String,
     /// Permission bits in octal.
     #[arg(short, long, default_value = "600")]

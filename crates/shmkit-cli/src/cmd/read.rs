@@ -13,19 +13,21 @@ use crate::value::{hex_dump, parse_usize, Format};
 
 /// Arguments of `shmkit read`.
 #[derive(Args, Debug)]
-#[command(after_help = "Formats: text (up to the first NUL, then a newline), raw (the bytes \
+#[command(
+    after_help = "Formats: text (up to the first NUL, then a newline), raw (the bytes \
 as they are), hex (a dump), or one of the types i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 \
 (native byte order; with --length, one value per line).\n\
 Examples:\n  shmkit read id:32769\n  shmkit read key:0x5348 --offset 64 --as u32\n  \
-shmkit read ftok:/tmp:A --as hex --length 32")]
+shmkit read ftok:/tmp:A --as hex --length 32"
+)]
 pub struct ReadArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// Where to start, in bytes.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// How many bytes (default: to the end, or one value for a type).
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     length: Option<String>,
     /// text, raw, hex, or a type name.
     #[arg(short = 'a', long = "as", default_value = "text")]
@@ -37,20 +39,27 @@ pub fn run(a: ReadArgs) -> Result<()> {
     let spec = object(&a.object)?;
     let format = usage(Format::parse(&a.format))?;
     let offset = usage(parse_usize(&a.offset))?;
-    let length = a.length.as_deref().map(parse_usize).transpose().map_err(Usage)?;
+    let length = a
+        .length
+        .as_deref()
+        .map(parse_usize)
+        .transpose()
+        .map_err(Usage)?;
     if format == Format::CString {
         return Err(Usage("cstring is a format for writing; read it as text".into()).into());
     }
-    let region = target::attach(&spec, false).map_err(|e| failed("read", &spec, &e))?;
-    let len = match (format, length) {
-        (Format::Typed(ty), None) => ty.size(),
-        (Format::Typed(ty), Some(l)) if l % ty.size() != 0 => {
+    if let (Format::Typed(ty), Some(l)) = (format, length) {
+        if l % ty.size() != 0 {
             return Err(Usage(format!(
                 "--length {l} is not a multiple of the size of {ty} ({} bytes)",
                 ty.size()
             ))
-            .into())
+            .into());
         }
+    }
+    let region = target::attach(&spec, false).map_err(|e| failed("read", &spec, &e))?;
+    let len = match (format, length) {
+        (Format::Typed(ty), None) => ty.size(),
         (_, Some(l)) => l,
         (_, None) => region.len().saturating_sub(offset),
     };

@@ -8,8 +8,10 @@ use crate::target;
 
 /// Arguments of `shmkit rm`.
 #[derive(Args, Debug)]
-#[command(after_help = "A System V segment that is still attached is marked 'dest', its key \
-becomes 0, and it is destroyed when the last process detaches.")]
+#[command(
+    after_help = "A System V segment that is still attached is marked 'dest', its key \
+becomes 0, and it is destroyed when the last process detaches."
+)]
 pub struct RmArgs {
     /// Objects: id:N, key:K, ftok:PATH:PROJ or /NAME.
     #[arg(required = true)]

@@ -20,27 +20,29 @@ const DEFAULT_MAX_LEN: usize = 64 * 1024;
 
 /// Arguments of `shmkit wait`.
 #[derive(Args, Debug)]
-#[command(after_help = "A plain segment has no wake-up mechanism, so wait copies the bytes \
+#[command(
+    after_help = "A plain segment has no wake-up mechanism, so wait copies the bytes \
 every millisecond and compares them; it stops when they differ from what it first saw, \
 or, with --equals, when they equal VALUE. It prints the final value and exits 0, or exits \
 1 with a message when the timeout passes.\n\
 Examples:\n  shmkit wait id:32769 --as u32 --offset 64 --equals 1 --timeout 10s\n  \
-shmkit wait key:0x5348 --as text --length 5 --equals hello")]
+shmkit wait key:0x5348 --as text --length 5 --equals hello"
+)]
 pub struct WaitArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// Where the watched bytes start.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// text, cstring, hex, raw, or a type name (the size of the watched bytes for a type).
     #[arg(short = 'a', long = "as", default_value = "u32")]
     format: String,
     /// Number of bytes watched for text, raw and hex (default: the length of VALUE, or
     /// to the end of the object, at most 64 KiB).
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     length: Option<String>,
     /// Wait until the bytes equal this value instead of until they change.
-    #[arg(short, long, value_name = "VALUE")]
+    #[arg(short, long, value_name = "VALUE", allow_hyphen_values = true)]
     equals: Option<String>,
     /// Give up after this long: 500ms, 5s, 2m.
     #[arg(short, long, default_value = "60s")]
@@ -52,7 +54,12 @@ pub fn run(a: WaitArgs) -> Result<()> {
     let spec = object(&a.object)?;
     let format = usage(Format::parse(&a.format))?;
     let offset = usage(parse_usize(&a.offset))?;
-    let length = a.length.as_deref().map(parse_usize).transpose().map_err(Usage)?;
+    let length = a
+        .length
+        .as_deref()
+        .map(parse_usize)
+        .transpose()
+        .map_err(Usage)?;
     let timeout = usage(parse_duration(&a.timeout))?;
     let target_bytes = match &a.equals {
         None => None,
@@ -67,17 +74,19 @@ pub fn run(a: WaitArgs) -> Result<()> {
             Format::Typed(ty) => usage(ty.encode(v))?,
         }),
     };
-    let region = target::attach(&spec, false).map_err(|e| failed("wait", &spec, &e))?;
-    let len = match (format, &target_bytes, length) {
-        (Format::Typed(ty), _, _) => ty.size(),
-        (_, Some(t), None) => t.len(),
-        (_, Some(t), Some(l)) if l != t.len() => {
+    if let (Some(t), Some(l)) = (&target_bytes, length) {
+        if l != t.len() && !matches!(format, Format::Typed(_)) {
             return Err(Usage(format!(
                 "--length {l} differs from the length of the value ({} bytes)",
                 t.len()
             ))
-            .into())
+            .into());
         }
+    }
+    let region = target::attach(&spec, false).map_err(|e| failed("wait", &spec, &e))?;
+    let len = match (format, &target_bytes, length) {
+        (Format::Typed(ty), _, _) => ty.size(),
+        (_, Some(t), None) => t.len(),
         (_, _, Some(l)) => l,
         (_, None, None) => region.len().saturating_sub(offset).min(DEFAULT_MAX_LEN),
     };

@@ -13,19 +13,22 @@ use crate::value::{parse_hex, parse_usize, Format};
 
 /// Arguments of `shmkit write`.
 #[derive(Args, Debug)]
-#[command(after_help = "Formats: text (the bytes, no NUL), cstring (the bytes and a NUL), \
+#[command(
+    after_help = "Formats: text (the bytes, no NUL), cstring (the bytes and a NUL), \
 hex (pairs of hex digits, spaces allowed), raw (DATA or stdin as is), or one of the types \
 i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 (decimal or 0x hex, native byte order). Without DATA, \
 the bytes come from stdin.\n\
 Examples:\n  shmkit write id:32769 'hello' --as cstring\n  \
-shmkit write key:0x5348 42 --as u32 --offset 64\n  head -c 100 file | shmkit write id:32769")]
+shmkit write key:0x5348 42 --as u32 --offset 64\n  head -c 100 file | shmkit write id:32769"
+)]
 pub struct WriteArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// What to write; read from stdin when absent.
+    #[arg(allow_hyphen_values = true)]
     data: Option<String>,
     /// Where to write, in bytes.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// text, cstring, hex, raw, or a type name.
     #[arg(short = 'a', long = "as", default_value = "text")]

@@ -145,7 +145,9 @@ fn ctl(id: i32, cmd: i32, buf: *mut libc::shmid_ds, op: &'static str) -> Result<
         };
         let errno = super::errno();
         // The hints are keyed on the plain call name; keep them for the detailed op.
-        let hint = Error::os("shmctl", &object, errno).hint().map(str::to_string);
+        let hint = Error::os("shmctl", &object, errno)
+            .hint()
+            .map(str::to_string);
         let e = Error::os(op, object, errno);
         Err(match hint {
             Some(h) => e.with_hint(h),

@@ -168,7 +168,11 @@ fn forked_child_inherits_the_attachment() {
     });
     assert_eq!(exit_code(status), Some(0), "child status {status:#x}");
     assert_eq!(a.read::<u32>(4).unwrap(), 99);
-    assert_eq!(seg.info().unwrap().nattch, 1, "the child's exit detached its copy");
+    assert_eq!(
+        seg.info().unwrap().nattch,
+        1,
+        "the child's exit detached its copy"
+    );
 }
 
 #[test]
@@ -274,12 +278,20 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
     // SAFETY: writing one byte from a valid buffer to our pipe.
     assert_eq!(unsafe { libc::write(go[1], b"g".as_ptr().cast(), 1) }, 1);
     assert_eq!(exit_code(wait_forked(pid)), Some(0));
-    assert_eq!(a.read::<u32>(8).unwrap(), 0xabcd, "attached processes keep using it");
+    assert_eq!(
+        a.read::<u32>(8).unwrap(),
+        0xabcd,
+        "attached processes keep using it"
+    );
     a.write_at(0, b"still here").unwrap();
     assert_eq!(seg.info().unwrap().nattch, 1);
     drop(a);
     let e = seg.info().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "gone at the last detach: {e}");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "gone at the last detach: {e}"
+    );
 }
 
 #[test]
@@ -299,7 +311,10 @@ fn stat_and_set_mode_owner_lock() {
     let _g = SegGuard(seg.id());
     let i = seg.info().unwrap();
     assert_eq!((i.key, i.id, i.size, i.mode), (key, seg.id(), 5000, 0o640));
-    assert_eq!((i.dest, i.locked, i.nattch, i.atime, i.dtime), (false, false, 0, 0, 0));
+    assert_eq!(
+        (i.dest, i.locked, i.nattch, i.atime, i.dtime),
+        (false, false, 0, 0, 0)
+    );
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     assert_eq!((i.uid, i.gid, i.cuid, i.cgid), (uid, gid, uid, gid));
@@ -313,7 +328,11 @@ fn stat_and_set_mode_owner_lock() {
     if uid == 0 {
         seg.set_owner(65534, 65534).unwrap();
         let i = seg.info().unwrap();
-        assert_eq!((i.uid, i.gid, i.cuid), (65534, 65534, 0), "creator unchanged");
+        assert_eq!(
+            (i.uid, i.gid, i.cuid),
+            (65534, 65534, 0),
+            "creator unchanged"
+        );
         seg.lock().unwrap();
         assert!(seg.info().unwrap().locked);
         seg.unlock().unwrap();
@@ -344,11 +363,18 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     );
     let e = Segment::create(key, usize::MAX).unwrap_err();
     assert!(
-        matches!(e.errno(), Some(libc::EINVAL) | Some(libc::ENOMEM) | Some(libc::ENOSPC)),
+        matches!(
+            e.errno(),
+            Some(libc::EINVAL) | Some(libc::ENOMEM) | Some(libc::ENOSPC)
+        ),
         "{e}"
     );
     assert!(e.hint().is_some(), "a hint explains it: {e}");
-    assert_eq!(Segment::open(key).unwrap_err().kind(), ErrorKind::NotFound, "nothing created");
+    assert_eq!(
+        Segment::open(key).unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "nothing created"
+    );
     // Exists already; larger than the existing one.
     let (seg, _g) = create_guarded(key, 100);
     assert_eq!(
@@ -357,7 +383,10 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     );
     let e = Segment::open_checked(key, 101).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EINVAL));
-    assert!(e.to_string().contains("larger than the existing segment"), "{e}");
+    assert!(
+        e.to_string().contains("larger than the existing segment"),
+        "{e}"
+    );
     let same = Segment::options().exclusive(false).create(key, 50).unwrap();
     assert_eq!(same.id(), seg.id());
     assert_eq!(seg.info().unwrap().size, 100, "unchanged");
@@ -366,9 +395,16 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     for (off, len) in [(100, 1), (96, 8), (usize::MAX, 2), (0, 101)] {
         let e = a.read_vec(off, len).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::OutOfBounds, "{off}+{len}");
-        assert_eq!(a.write_at(off, &vec![1; len.min(200)]).unwrap_err().kind(), ErrorKind::OutOfBounds);
+        assert_eq!(
+            a.write_at(off, &vec![1; len.min(200)]).unwrap_err().kind(),
+            ErrorKind::OutOfBounds
+        );
     }
-    assert_eq!(a.read_vec(0, 100).unwrap(), vec![0u8; 100], "nothing written");
+    assert_eq!(
+        a.read_vec(0, 100).unwrap(),
+        vec![0u8; 100],
+        "nothing written"
+    );
 }
 
 #[test]
