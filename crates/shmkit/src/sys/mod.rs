@@ -7,6 +7,7 @@
 //! (shmget/shmat/shmdt/shmctl), `users` (user and group names).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
+pub mod futex;
 pub mod mmap;
 pub mod posix;
 pub mod sysv;
