@@ -612,3 +612,29 @@ fn c_peer_private_segment_read_and_answered_by_the_cli() {
     // The peer removed it at the end.
     fails(1, &["info", &obj], "no segment has this id");
 }
+
+#[test]
+fn demo_sysv_section_runs_and_cleans_up() {
+    let out = ok(&["demo", "--only", "sysv"]);
+    for needle in [
+        "peer] woken: read the request",
+        "tour] woken: state is 2",
+        "marked dest (true), key now 0x00000000",
+        "the kernel destroyed the segment",
+        "everything it created has been removed",
+    ] {
+        assert!(out.contains(needle), "'{needle}' in:\n{out}");
+    }
+    let id: i32 = out
+        .split("created id ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("the tour names its segment");
+    assert!(Segment::from_id(id).is_err(), "segment {id} left behind");
+    fails(
+        2,
+        &["demo", "--only", "nosuch"],
+        "no demo section named 'nosuch'",
+    );
+}

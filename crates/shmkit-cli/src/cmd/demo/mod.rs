@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+pub mod sysv;
 use clap::Args;
 
 /// Arguments of `shmkit demo`.
@@ -41,7 +43,12 @@ pub struct Section {
 }
 
 /// The sections, in the order of the tour.
-pub const SECTIONS: &[Section] = &[];
+pub const SECTIONS: &[Section] = &[Section {
+    name: "sysv",
+    title: "System V shared memory: a request and a reply through one segment",
+    tour: sysv::tour,
+    peer: sysv::peer,
+}];
 
 /// Clean-up actions for the objects the tour created, run at the end of a section, at
 /// exit, and from the signal handler.
