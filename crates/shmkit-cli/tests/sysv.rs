@@ -170,7 +170,7 @@ fn create_write_read_info_chmod_rm_round_trip() {
         "size     4096 bytes".into(),
         "mode     0640".into(),
         "nattch   0".into(),
-        format!("cpid     "),
+        "cpid     ".into(),
     ] {
         assert!(human.contains(&needle), "'{needle}' in:\n{human}");
     }
@@ -246,7 +246,7 @@ fn private_and_ftok_segments_and_json_create() {
     // Exclusive by default; --or-open opens the same one.
     fails(1, &["create", &obj, "--size", "64"], "exists");
     let again = ok(&["create", &obj, "--size", "32", "--or-open"]);
-    assert!(again.contains(&format!("size 64")), "{again}");
+    assert!(again.contains("size 64"), "{again}");
     fails(
         1,
         &["create", &obj, "--size", "65", "--or-open"],

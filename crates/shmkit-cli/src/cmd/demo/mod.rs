@@ -52,7 +52,10 @@ pub const SECTIONS: &[Section] = &[Section {
 
 /// Clean-up actions for the objects the tour created, run at the end of a section, at
 /// exit, and from the signal handler.
-static CLEANUP: Mutex<Vec<(String, Box<dyn FnOnce() + Send>)>> = Mutex::new(Vec::new());
+static CLEANUP: Mutex<Vec<CleanupAction>> = Mutex::new(Vec::new());
+
+/// What to remove, and how.
+type CleanupAction = (String, Box<dyn FnOnce() + Send>);
 
 fn run_cleanup() {
     let actions: Vec<_> = match CLEANUP.lock() {
