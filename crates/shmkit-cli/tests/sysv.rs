@@ -638,3 +638,44 @@ fn demo_sysv_section_runs_and_cleans_up() {
         "no demo section named 'nosuch'",
     );
 }
+
+#[test]
+fn readme_cli_tour_runs() {
+    let readme = include_str!("../../../README.md");
+    let block = readme
+        .split("<!-- cli-tour:start -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- cli-tour:end -->").next())
+        .expect("the README marks its CLI tour");
+    let script = block
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_shmkit")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = finish(child, "the README's CLI tour");
+    no_panic(&o, &["README tour"]);
+    assert!(
+        o.status.success(),
+        "README tour failed: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let out = stdout(&o);
+    for needle in ["hello, segment\n42\n", "\"kind\": \"sysv\"", "43\n"] {
+        assert!(out.contains(needle), "'{needle}' in:\n{out}");
+    }
+}

@@ -285,6 +285,10 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
     );
     a.write_at(0, b"still here").unwrap();
     assert_eq!(seg.info().unwrap().nattch, 1);
+    // Linux (unlike POSIX) still lets a process attach a dest segment by id.
+    let late = seg.attach_read_only().unwrap();
+    assert_eq!(late.read_vec(0, 10).unwrap(), b"still here");
+    drop(late);
     drop(a);
     let e = seg.info().unwrap_err();
     assert_eq!(
