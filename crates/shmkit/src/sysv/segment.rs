@@ -130,7 +130,13 @@ impl CreateOptions {
         if self.hugepages {
             flags |= libc::SHM_HUGETLB;
         }
-        let id = sys::sysv::shmget(key.raw(), size, flags)?;
+        let id = sys::sysv::shmget(key.raw(), size, flags).map_err(|e| {
+            if self.hugepages && e.errno() == Some(libc::ENOMEM) {
+                e.with_hint("too few huge pages are reserved: raise vm.nr_hugepages")
+            } else {
+                e
+            }
+        })?;
         Ok(Segment { id, key })
     }
 }
