@@ -348,11 +348,8 @@ fn failures_exit_1_name_the_object_and_reason() {
         &["create", "--size", "0xffffffffffffffff"],
         "shmget failed",
     );
-    fails(
-        1,
-        &["info", "/posix_name"],
-        "POSIX objects are not supported yet",
-    );
+    let missing_posix = format!("/shmkit_test_{}_missing", std::process::id());
+    fails(1, &["info", &missing_posix], &format!("{missing_posix}: "));
 
     let (id, _key, _g) = create_keyed("100", &[]);
     fails(1, &["read", &id, "-o", "101"], "exceeds the size 100");
