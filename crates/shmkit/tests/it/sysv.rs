@@ -34,6 +34,26 @@ impl Drop for SegGuard {
     }
 }
 
+/// Waits until the segment has `n` attachments. Another test module's forked child
+/// inherits this process's attachments for as long as it lives, so a count can be
+/// briefly higher than this test's own: wait for it to settle, with a deadline.
+fn expect_nattch(seg: &Segment, n: u64) {
+    let mut last = 0;
+    poll_until(&format!("nattch {n}"), || {
+        last = seg.info().unwrap().nattch;
+        last == n
+    });
+    assert_eq!(last, n);
+}
+
+/// Waits until the segment is destroyed (see [`expect_nattch`] for why it may linger).
+fn expect_gone(seg: &Segment) {
+    poll_until(
+        "the segment to disappear",
+        || matches!(seg.info(), Err(e) if e.kind() == ErrorKind::NotFound),
+    );
+}
+
 fn create_guarded(key: Key, size: usize) -> (Segment, SegGuard) {
     let seg = Segment::create(key, size).expect("create segment");
     let g = SegGuard(seg.id());
@@ -122,8 +142,8 @@ fn create_write_then_reexecuted_child_reads_and_answers() {
     support::assert_success(&out, "child_open_by_key");
     assert_eq!(a.read_vec(64, 11).unwrap(), b"from child\0");
     assert_eq!(a.read::<u64>(136).unwrap(), 0xfeed_f00d_u64 + 1);
+    expect_nattch(&seg, 1); // the child detached at exit
     let info = seg.info().unwrap();
-    assert_eq!(info.nattch, 1, "the child detached at exit");
     assert_eq!(info.lpid, child_pid, "the child attached and detached last");
     assert_eq!(info.cpid, std::process::id() as i32);
     assert!(info.atime > 0 && info.dtime > 0);
@@ -139,7 +159,7 @@ fn child_open_by_key() {
     let seg = Segment::open_checked(Key::new(raw), 4096).unwrap();
     let a = seg.attach().unwrap();
     assert_eq!(a.read_vec(0, 12).unwrap(), b"from parent\0");
-    assert_eq!(seg.info().unwrap().nattch, 2);
+    assert!(seg.info().unwrap().nattch >= 2);
     a.write_at(64, b"from child\0").unwrap();
     let v: u64 = a.read(128).unwrap();
     a.write(136, &(v + 1)).unwrap();
@@ -160,7 +180,7 @@ fn forked_child_inherits_the_attachment() {
             }
             std::ptr::write_volatile(p.add(4).cast::<u32>(), 99);
             let mut ds: libc::shmid_ds = std::mem::zeroed();
-            if libc::shmctl(seg.id(), libc::IPC_STAT, &mut ds) != 0 || ds.shm_nattch != 2 {
+            if libc::shmctl(seg.id(), libc::IPC_STAT, &mut ds) != 0 || ds.shm_nattch < 2 {
                 return 4;
             }
         }
@@ -168,11 +188,7 @@ fn forked_child_inherits_the_attachment() {
     });
     assert_eq!(exit_code(status), Some(0), "child status {status:#x}");
     assert_eq!(a.read::<u32>(4).unwrap(), 99);
-    assert_eq!(
-        seg.info().unwrap().nattch,
-        1,
-        "the child's exit detached its copy"
-    );
+    expect_nattch(&seg, 1); // the child's exit detached its copy
 }
 
 #[test]
@@ -289,7 +305,7 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
     let info = seg.info().unwrap();
     assert!(info.dest, "removed while attached: dest");
     assert!(info.key.is_private(), "the key became 0, got {}", info.key);
-    assert_eq!(info.nattch, 2);
+    assert!(info.nattch >= 2);
     assert_eq!(
         Segment::open(key).unwrap_err().kind(),
         ErrorKind::NotFound,
@@ -304,18 +320,13 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
         "attached processes keep using it"
     );
     a.write_at(0, b"still here").unwrap();
-    assert_eq!(seg.info().unwrap().nattch, 1);
+    expect_nattch(&seg, 1);
     // Linux (unlike POSIX) still lets a process attach a dest segment by id.
     let late = seg.attach_read_only().unwrap();
     assert_eq!(late.read_vec(0, 10).unwrap(), b"still here");
     drop(late);
     drop(a);
-    let e = seg.info().unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::NotFound,
-        "gone at the last detach: {e}"
-    );
+    expect_gone(&seg); // destroyed at the last detach
 }
 
 #[test]
