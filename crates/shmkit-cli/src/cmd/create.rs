@@ -21,7 +21,7 @@ pub struct CreateArgs {
     /// key:K, ftok:PATH:PROJ or /NAME; none (or key:0) makes a private System V segment.
     object: Option<String>,
     /// Size in bytes: decimal, 0x hex, or with K, M, G.
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     size: String,
     /// Permission bits in octal.
     #[arg(short, long, default_value = "600")]

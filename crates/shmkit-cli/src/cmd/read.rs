@@ -24,10 +24,10 @@ pub struct ReadArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// Where to start, in bytes.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// How many bytes (default: to the end, or one value for a type).
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     length: Option<String>,
     /// text, raw, hex, or a type name.
     #[arg(short = 'a', long = "as", default_value = "text")]
@@ -48,16 +48,18 @@ pub fn run(a: ReadArgs) -> Result<()> {
     if format == Format::CString {
         return Err(Usage("cstring is a format for writing; read it as text".into()).into());
     }
-    let region = target::attach(&spec, false).map_err(|e| failed("read", &spec, &e))?;
-    let len = match (format, length) {
-        (Format::Typed(ty), None) => ty.size(),
-        (Format::Typed(ty), Some(l)) if l % ty.size() != 0 => {
+    if let (Format::Typed(ty), Some(l)) = (format, length) {
+        if l % ty.size() != 0 {
             return Err(Usage(format!(
                 "--length {l} is not a multiple of the size of {ty} ({} bytes)",
                 ty.size()
             ))
-            .into())
+            .into());
         }
+    }
+    let region = target::attach(&spec, false).map_err(|e| failed("read", &spec, &e))?;
+    let len = match (format, length) {
+        (Format::Typed(ty), None) => ty.size(),
         (_, Some(l)) => l,
         (_, None) => region.len().saturating_sub(offset),
     };

@@ -32,17 +32,17 @@ pub struct WaitArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// Where the watched bytes start.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// text, cstring, hex, raw, or a type name (the size of the watched bytes for a type).
     #[arg(short = 'a', long = "as", default_value = "u32")]
     format: String,
     /// Number of bytes watched for text, raw and hex (default: the length of VALUE, or
     /// to the end of the object, at most 64 KiB).
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     length: Option<String>,
     /// Wait until the bytes equal this value instead of until they change.
-    #[arg(short, long, value_name = "VALUE")]
+    #[arg(short, long, value_name = "VALUE", allow_hyphen_values = true)]
     equals: Option<String>,
     /// Give up after this long: 500ms, 5s, 2m.
     #[arg(short, long, default_value = "60s")]
@@ -74,17 +74,19 @@ pub fn run(a: WaitArgs) -> Result<()> {
             Format::Typed(ty) => usage(ty.encode(v))?,
         }),
     };
-    let region = target::attach(&spec, false).map_err(|e| failed("wait", &spec, &e))?;
-    let len = match (format, &target_bytes, length) {
-        (Format::Typed(ty), _, _) => ty.size(),
-        (_, Some(t), None) => t.len(),
-        (_, Some(t), Some(l)) if l != t.len() => {
+    if let (Some(t), Some(l)) = (&target_bytes, length) {
+        if l != t.len() && !matches!(format, Format::Typed(_)) {
             return Err(Usage(format!(
                 "--length {l} differs from the length of the value ({} bytes)",
                 t.len()
             ))
-            .into())
+            .into());
         }
+    }
+    let region = target::attach(&spec, false).map_err(|e| failed("wait", &spec, &e))?;
+    let len = match (format, &target_bytes, length) {
+        (Format::Typed(ty), _, _) => ty.size(),
+        (_, Some(t), None) => t.len(),
         (_, _, Some(l)) => l,
         (_, None, None) => region.len().saturating_sub(offset).min(DEFAULT_MAX_LEN),
     };

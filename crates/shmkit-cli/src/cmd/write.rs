@@ -25,9 +25,10 @@ pub struct WriteArgs {
     /// The object: id:N, key:K, ftok:PATH:PROJ or /NAME.
     object: String,
     /// What to write; read from stdin when absent.
+    #[arg(allow_hyphen_values = true)]
     data: Option<String>,
     /// Where to write, in bytes.
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true)]
     offset: String,
     /// text, cstring, hex, raw, or a type name.
     #[arg(short = 'a', long = "as", default_value = "text")]

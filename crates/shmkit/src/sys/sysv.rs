@@ -27,6 +27,12 @@ pub const SHM_LOCKED: u32 = 0o2000;
 
 /// The kernel's System V shared-memory limits, from `shmctl(0, IPC_INFO)`:
 /// `struct shminfo` in `<linux/shm.h>`.
+///
+/// ```
+/// let (limits, _highest_index) = shmkit::sys::sysv::limits()?;
+/// assert!(limits.shmmax >= limits.shmmin);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShmLimits {
@@ -44,6 +50,12 @@ pub struct ShmLimits {
 }
 
 /// System-wide usage, from `shmctl(0, SHM_INFO)`: `struct shm_info` in `<linux/shm.h>`.
+///
+/// ```
+/// let (usage, _highest_index) = shmkit::sys::sysv::usage()?;
+/// assert!(usage.used_ids >= 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShmUsage {
@@ -62,17 +74,33 @@ pub struct ShmUsage {
 }
 
 /// How errors name a key: `key 0x%08x`.
+///
+/// ```
+/// assert_eq!(shmkit::sys::sysv::key_object(0x1234), "key 0x00001234");
+/// ```
 pub fn key_object(key: i32) -> String {
     format!("key 0x{:08x}", key as u32)
 }
 
 /// How errors name an id: `id N`.
+///
+/// ```
+/// assert_eq!(shmkit::sys::sysv::id_object(7), "id 7");
+/// ```
 pub fn id_object(id: i32) -> String {
     format!("id {id}")
 }
 
 /// `shmget(key, size, flags)`: the id of the segment with `key`, created per `flags`
 /// (`IPC_CREAT`, `IPC_EXCL`, `SHM_HUGETLB` and the permission bits).
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 64, libc::IPC_CREAT | 0o600)?;
+/// assert_eq!(sysv::stat(id)?.shm_segsz, 64);
+/// sysv::rmid(id)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     // SAFETY: shmget takes plain integers and touches no memory of ours.
     let id = unsafe { libc::shmget(key, size, flags) };
@@ -89,6 +117,16 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
 /// to SHMLBA with `round`); because `SHM_REMAP` is never passed, the kernel refuses
 /// (EINVAL) an address range that overlaps any existing mapping, so no memory of this
 /// process can be replaced.
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 64, libc::IPC_CREAT | 0o600)?;
+/// let p = sysv::shmat(id, 0, true, false)?;
+/// // SAFETY: p is attached and nothing uses it afterwards.
+/// unsafe { sysv::shmdt(p)? };
+/// sysv::rmid(id)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn shmat(id: i32, addr: usize, read_only: bool, round: bool) -> Result<NonNull<u8>> {
     let mut flags = 0;
     if read_only {
@@ -114,6 +152,8 @@ pub fn shmat(id: i32, addr: usize, read_only: bool, round: bool) -> Result<NonNu
 ///
 /// `addr` must be an address returned by [`shmat`] that is still attached, and nothing
 /// may touch the attachment's memory afterwards.
+/// See [`shmat`] for an example.
+///
 pub unsafe fn shmdt(addr: NonNull<u8>) -> Result<()> {
     // SAFETY: the caller guarantees a live attachment no longer in use.
     let rc = unsafe { libc::shmdt(addr.as_ptr().cast()) };
@@ -159,6 +199,14 @@ fn ctl(id: i32, cmd: i32, buf: *mut libc::shmid_ds, op: &'static str) -> Result<
 }
 
 /// `shmctl(id, IPC_STAT)`: the segment's `shmid_ds` (needs read permission).
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 64, libc::IPC_CREAT | 0o640)?;
+/// assert_eq!(sysv::stat(id)?.shm_perm.mode & 0o777, 0o640);
+/// sysv::rmid(id)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn stat(id: i32) -> Result<libc::shmid_ds> {
     let mut ds = zeroed_ds();
     ctl(id, libc::IPC_STAT, &mut ds, "shmctl(IPC_STAT)")?;
@@ -167,6 +215,17 @@ pub fn stat(id: i32) -> Result<libc::shmid_ds> {
 
 /// `shmctl(id, IPC_SET)`: sets uid, gid and the low 9 mode bits from `ds` (owner,
 /// creator or CAP_SYS_ADMIN only).
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 64, libc::IPC_CREAT | 0o600)?;
+/// let mut ds = sysv::stat(id)?;
+/// ds.shm_perm.mode = 0o644;
+/// sysv::set(id, &ds)?;
+/// assert_eq!(sysv::stat(id)?.shm_perm.mode & 0o777, 0o644);
+/// sysv::rmid(id)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn set(id: i32, ds: &libc::shmid_ds) -> Result<()> {
     let mut copy = *ds;
     ctl(id, libc::IPC_SET, &mut copy, "shmctl(IPC_SET)").map(drop)
@@ -174,11 +233,27 @@ pub fn set(id: i32, ds: &libc::shmid_ds) -> Result<()> {
 
 /// `shmctl(id, IPC_RMID)`: removes the segment, at once if nobody is attached, else at
 /// the last detach (the segment is then marked dest and its key becomes 0).
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 64, libc::IPC_CREAT | 0o600)?;
+/// sysv::rmid(id)?;
+/// assert!(sysv::stat(id).is_err());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn rmid(id: i32) -> Result<()> {
     ctl(id, libc::IPC_RMID, std::ptr::null_mut(), "shmctl(IPC_RMID)").map(drop)
 }
 
 /// `shmctl(id, SHM_LOCK)` or `SHM_UNLOCK`: keeps the pages from being swapped out.
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let id = sysv::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600)?;
+/// sysv::lock(id, false)?; // unlocking needs no privilege
+/// sysv::rmid(id)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn lock(id: i32, lock: bool) -> Result<()> {
     let (cmd, op) = if lock {
         (libc::SHM_LOCK, "shmctl(SHM_LOCK)")
@@ -190,6 +265,16 @@ pub fn lock(id: i32, lock: bool) -> Result<()> {
 
 /// `shmctl(index, SHM_STAT)` or `SHM_STAT_ANY` (with `any`): the segment at `index` of
 /// the kernel's table, as `(id, shmid_ds)`. Used to enumerate segments.
+///
+/// ```
+/// use shmkit::sys::sysv;
+/// let (_, highest) = sysv::usage()?;
+/// let ids: Vec<i32> = (0..=highest)
+///     .filter_map(|i| sysv::stat_index(i, true).ok().map(|(id, _)| id))
+///     .collect();
+/// # let _ = ids;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn stat_index(index: i32, any: bool) -> Result<(i32, libc::shmid_ds)> {
     let mut ds = zeroed_ds();
     let cmd = if any { SHM_STAT_ANY } else { SHM_STAT };
@@ -216,16 +301,32 @@ fn info_ctl<T: Copy>(cmd: i32, op: &'static str) -> Result<(T, i32)> {
 }
 
 /// `shmctl(0, IPC_INFO)`: the limits, with the highest used index.
+///
+/// ```
+/// assert!(shmkit::sys::sysv::limits()?.0.shmmni > 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn limits() -> Result<(ShmLimits, i32)> {
     info_ctl::<ShmLimits>(libc::IPC_INFO, "shmctl(IPC_INFO)")
 }
 
 /// `shmctl(0, SHM_INFO)`: system-wide usage, with the highest used index.
+///
+/// ```
+/// assert!(shmkit::sys::sysv::usage()?.0.used_ids >= 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn usage() -> Result<(ShmUsage, i32)> {
     info_ctl::<ShmUsage>(SHM_INFO, "shmctl(SHM_INFO)")
 }
 
 /// The `(st_dev, st_ino)` of `path` (following symbolic links, as ftok's stat does).
+///
+/// ```
+/// let (_dev, ino) = shmkit::sys::sysv::dev_ino(std::path::Path::new("/"))?;
+/// assert!(ino > 0);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
 pub fn dev_ino(path: &Path) -> Result<(u64, u64)> {
     let st =
         rustix::fs::stat(path).map_err(|e| Error::os("stat", path.display(), e.raw_os_error()))?;

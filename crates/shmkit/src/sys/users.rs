@@ -19,6 +19,10 @@ fn lookup<T>(mut f: impl FnMut(&mut Vec<libc::c_char>) -> (i32, Option<T>)) -> O
 }
 
 /// The uid of user `name`, if it exists.
+///
+/// ```
+/// assert_eq!(shmkit::sys::users::uid_by_name("root"), Some(0));
+/// ```
 pub fn uid_by_name(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;
     lookup(|buf| {
@@ -33,6 +37,10 @@ pub fn uid_by_name(name: &str) -> Option<u32> {
 }
 
 /// The gid of group `name`, if it exists.
+///
+/// ```
+/// assert_eq!(shmkit::sys::users::gid_by_name("root"), Some(0));
+/// ```
 pub fn gid_by_name(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;
     lookup(|buf| {
@@ -47,6 +55,10 @@ pub fn gid_by_name(name: &str) -> Option<u32> {
 }
 
 /// The name of user `uid`, if it has one.
+///
+/// ```
+/// assert_eq!(shmkit::sys::users::user_name(0).as_deref(), Some("root"));
+/// ```
 pub fn user_name(uid: u32) -> Option<String> {
     lookup(|buf| {
         // SAFETY: passwd is a plain C struct; all-zero is a valid initial value.
@@ -65,6 +77,10 @@ pub fn user_name(uid: u32) -> Option<String> {
 }
 
 /// The name of group `gid`, if it has one.
+///
+/// ```
+/// assert_eq!(shmkit::sys::users::group_name(0).as_deref(), Some("root"));
+/// ```
 pub fn group_name(gid: u32) -> Option<String> {
     lookup(|buf| {
         // SAFETY: group is a plain C struct; all-zero is a valid initial value.

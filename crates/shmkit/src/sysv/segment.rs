@@ -73,7 +73,8 @@ impl CreateOptions {
     ///
     /// ```
     /// use shmkit::sysv::{Key, Segment};
-    /// # let key = Key::new(0x5348_fff0 ^ (std::process::id() as i32 & 0x0f));
+    /// # // A key in the test range, unique among live processes.
+    /// # let key = Key::new(0x5348_0000 | (std::process::id() as i32 & 0xffff));
     /// let a = Segment::options().create(key, 64)?;
     /// assert!(Segment::options().create(key, 64).is_err());
     /// let b = Segment::options().exclusive(false).create(key, 64)?;
@@ -129,7 +130,13 @@ impl CreateOptions {
         if self.hugepages {
             flags |= libc::SHM_HUGETLB;
         }
-        let id = sys::sysv::shmget(key.raw(), size, flags)?;
+        let id = sys::sysv::shmget(key.raw(), size, flags).map_err(|e| {
+            if self.hugepages && e.errno() == Some(libc::ENOMEM) {
+                e.with_hint("too few huge pages are reserved: raise vm.nr_hugepages")
+            } else {
+                e
+            }
+        })?;
         Ok(Segment { id, key })
     }
 }
@@ -164,8 +171,8 @@ impl Segment {
     ///
     /// ```
     /// use shmkit::sysv::{Key, Segment};
-    /// assert_eq!(Segment::open(Key::new(0x5348_fffe)).unwrap_err().kind(),
-    ///            shmkit::ErrorKind::NotFound);
+    /// # let key = Key::new(0x5348_0000 | (std::process::id() as i32 & 0xffff));
+    /// assert_eq!(Segment::open(key).unwrap_err().kind(), shmkit::ErrorKind::NotFound);
     /// ```
     pub fn open(key: Key) -> Result<Segment> {
         Segment::open_checked(key, 0)
@@ -176,7 +183,7 @@ impl Segment {
     ///
     /// ```
     /// use shmkit::sysv::{Key, Segment};
-    /// # let key = Key::new(0x5348_ffe0 ^ (std::process::id() as i32 & 0x0f));
+    /// # let key = Key::new(0x5348_0000 | (std::process::id() as i32 & 0xffff));
     /// let seg = Segment::create(key, 100)?;
     /// assert_eq!(Segment::open_checked(key, 100)?.id(), seg.id());
     /// assert!(Segment::open_checked(key, 101).is_err());

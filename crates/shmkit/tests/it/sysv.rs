@@ -34,6 +34,26 @@ impl Drop for SegGuard {
     }
 }
 
+/// Waits until the segment has `n` attachments. Another test module's forked child
+/// inherits this process's attachments for as long as it lives, so a count can be
+/// briefly higher than this test's own: wait for it to settle, with a deadline.
+fn expect_nattch(seg: &Segment, n: u64) {
+    let mut last = 0;
+    poll_until(&format!("nattch {n}"), || {
+        last = seg.info().unwrap().nattch;
+        last == n
+    });
+    assert_eq!(last, n);
+}
+
+/// Waits until the segment is destroyed (see [`expect_nattch`] for why it may linger).
+fn expect_gone(seg: &Segment) {
+    poll_until(
+        "the segment to disappear",
+        || matches!(seg.info(), Err(e) if e.kind() == ErrorKind::NotFound),
+    );
+}
+
 fn create_guarded(key: Key, size: usize) -> (Segment, SegGuard) {
     let seg = Segment::create(key, size).expect("create segment");
     let g = SegGuard(seg.id());
@@ -122,8 +142,8 @@ fn create_write_then_reexecuted_child_reads_and_answers() {
     support::assert_success(&out, "child_open_by_key");
     assert_eq!(a.read_vec(64, 11).unwrap(), b"from child\0");
     assert_eq!(a.read::<u64>(136).unwrap(), 0xfeed_f00d_u64 + 1);
+    expect_nattch(&seg, 1); // the child detached at exit
     let info = seg.info().unwrap();
-    assert_eq!(info.nattch, 1, "the child detached at exit");
     assert_eq!(info.lpid, child_pid, "the child attached and detached last");
     assert_eq!(info.cpid, std::process::id() as i32);
     assert!(info.atime > 0 && info.dtime > 0);
@@ -139,7 +159,7 @@ fn child_open_by_key() {
     let seg = Segment::open_checked(Key::new(raw), 4096).unwrap();
     let a = seg.attach().unwrap();
     assert_eq!(a.read_vec(0, 12).unwrap(), b"from parent\0");
-    assert_eq!(seg.info().unwrap().nattch, 2);
+    assert!(seg.info().unwrap().nattch >= 2);
     a.write_at(64, b"from child\0").unwrap();
     let v: u64 = a.read(128).unwrap();
     a.write(136, &(v + 1)).unwrap();
@@ -160,7 +180,7 @@ fn forked_child_inherits_the_attachment() {
             }
             std::ptr::write_volatile(p.add(4).cast::<u32>(), 99);
             let mut ds: libc::shmid_ds = std::mem::zeroed();
-            if libc::shmctl(seg.id(), libc::IPC_STAT, &mut ds) != 0 || ds.shm_nattch != 2 {
+            if libc::shmctl(seg.id(), libc::IPC_STAT, &mut ds) != 0 || ds.shm_nattch < 2 {
                 return 4;
             }
         }
@@ -168,11 +188,7 @@ fn forked_child_inherits_the_attachment() {
     });
     assert_eq!(exit_code(status), Some(0), "child status {status:#x}");
     assert_eq!(a.read::<u32>(4).unwrap(), 99);
-    assert_eq!(
-        seg.info().unwrap().nattch,
-        1,
-        "the child's exit detached its copy"
-    );
+    expect_nattch(&seg, 1); // the child's exit detached its copy
 }
 
 #[test]
@@ -217,18 +233,38 @@ fn attach_at_an_address_with_and_without_rounding() {
     // Occupied: the kernel refuses instead of replacing the mapping.
     let e = seg.attach_at(addr, true, false).unwrap_err();
     assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    assert_eq!(first.read_vec(0, 10).unwrap(), b"same bytes", "left intact");
     drop(first);
-    // Unaligned without SHM_RND: refused.
+    // Unaligned without SHM_RND: refused whether or not the range is free.
     assert_eq!(
         seg.attach_at(addr + 3, true, false).unwrap_err().errno(),
         Some(libc::EINVAL)
     );
-    let b = seg.attach_at(addr + 3, false, true).unwrap();
-    assert_eq!(b.addr(), addr);
-    assert_eq!(b.read_vec(0, 10).unwrap(), b"same bytes");
-    drop(b);
-    let c = seg.attach_at(addr, true, false).unwrap();
-    assert_eq!(c.addr(), addr);
+    // Re-attach where an attachment just was. Other tests' threads map memory too and
+    // may take a freed range first (EINVAL, as an occupied range must give): then try
+    // again with a freshly freed one.
+    let mut tries = 0;
+    let (b, c) = loop {
+        tries += 1;
+        assert!(tries <= 100, "no freed range stayed free for a re-attach");
+        let probe = seg.attach().unwrap();
+        let addr = probe.addr();
+        drop(probe);
+        let b = match seg.attach_at(addr + 3, false, true) {
+            Ok(b) => b,
+            Err(e) if e.errno() == Some(libc::EINVAL) => continue,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(b.addr(), addr, "SHM_RND rounds down to the page");
+        drop(b);
+        match seg.attach_at(addr, true, false) {
+            Ok(c) => break (addr, c),
+            Err(e) if e.errno() == Some(libc::EINVAL) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(c.addr(), b);
+    assert_eq!(c.read_vec(0, 10).unwrap(), b"same bytes");
     assert!(seg.attach_at(0, true, false).is_err());
 }
 
@@ -269,7 +305,7 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
     let info = seg.info().unwrap();
     assert!(info.dest, "removed while attached: dest");
     assert!(info.key.is_private(), "the key became 0, got {}", info.key);
-    assert_eq!(info.nattch, 2);
+    assert!(info.nattch >= 2);
     assert_eq!(
         Segment::open(key).unwrap_err().kind(),
         ErrorKind::NotFound,
@@ -284,14 +320,13 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
         "attached processes keep using it"
     );
     a.write_at(0, b"still here").unwrap();
-    assert_eq!(seg.info().unwrap().nattch, 1);
+    expect_nattch(&seg, 1);
+    // Linux (unlike POSIX) still lets a process attach a dest segment by id.
+    let late = seg.attach_read_only().unwrap();
+    assert_eq!(late.read_vec(0, 10).unwrap(), b"still here");
+    drop(late);
     drop(a);
-    let e = seg.info().unwrap_err();
-    assert_eq!(
-        e.kind(),
-        ErrorKind::NotFound,
-        "gone at the last detach: {e}"
-    );
+    expect_gone(&seg); // destroyed at the last detach
 }
 
 #[test]
@@ -361,15 +396,11 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
         Segment::create(key, 0).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
-    let e = Segment::create(key, usize::MAX).unwrap_err();
-    assert!(
-        matches!(
-            e.errno(),
-            Some(libc::EINVAL) | Some(libc::ENOMEM) | Some(libc::ENOSPC)
-        ),
-        "{e}"
-    );
-    assert!(e.hint().is_some(), "a hint explains it: {e}");
+    let (limits, _) = shmkit::sys::sysv::limits().unwrap();
+    let above_shmmax = usize::try_from(limits.shmmax).unwrap().saturating_add(1);
+    let e = Segment::create(key, above_shmmax).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    assert!(e.to_string().contains("outside SHMMIN..SHMMAX"), "{e}");
     assert_eq!(
         Segment::open(key).unwrap_err().kind(),
         ErrorKind::NotFound,

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 pub mod posix;
+pub mod sysv;
 
 /// Arguments of `shmkit demo`.
 #[derive(Args, Debug)]
@@ -53,12 +54,20 @@ macro_rules! out {
 pub(crate) use out;
 
 /// The sections, in the order of the tour.
-pub const SECTIONS: &[Section] = &[Section {
-    name: "posix",
-    title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
-    tour: posix::tour,
-    peer: posix::peer,
-}];
+pub const SECTIONS: &[Section] = &[
+    Section {
+        name: "sysv",
+        title: "System V shared memory: a request and a reply through one segment",
+        tour: sysv::tour,
+        peer: sysv::peer,
+    },
+    Section {
+        name: "posix",
+        title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
+        tour: posix::tour,
+        peer: posix::peer,
+    },
+];
 
 /// Clean-up actions for the objects the tour created, run at the end of a section, at
 /// exit, and from the signal handler.
