@@ -26,7 +26,10 @@ objects), sem:ID, semkey:K, msg:ID, msgkey:K, psem:/NAME (or /sem.NAME), mq:/NAM
 A System V segment that is still attached is marked 'dest', its key becomes 0, and it is \
 destroyed when the last process detaches.\n\
 Bulk removal (--orphaned, --older-than, --owner, --kind) shows the selection and asks \
-unless --yes; objects still in use are skipped unless --force."
+unless --yes; objects still in use are skipped unless --force.\n\
+Orphaned: nothing maps, attaches or holds the object and its creator is gone. Semaphore \
+sets and message queues record no creator: for them it means no process the kernel \
+records as their last user is alive, so check `shmkit info` before removing them."
 )]
 pub struct RmArgs {
     /// Objects to remove.

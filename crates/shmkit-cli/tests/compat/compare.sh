@@ -132,7 +132,15 @@ mutate "$SETUP" ipcrm foo 5
 mutate "$SETUP" ipcrm -m 0 foo
 mutate "$SETUP" ipcrm -x
 mutate "$SETUP" ipcrm -m
-mutate "$SETUP" ipcrm --help
+# ipcrm --help: util-linux's text, then a paragraph on the deliberate difference.
+env PATH="$SYS" ipcrm --help >"$T/a.out"
+env PATH="$BIN:$SYS" ipcrm --help >"$T/b.out"
+if [ "$(head -c "$(stat -c %s "$T/a.out")" "$T/b.out" | cmp - "$T/a.out" && echo same)" = same ] \
+    && grep -q "Deliberate difference" "$T/b.out"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "DIFF: ipcrm --help is not util-linux's text plus the note"
+fi
 mutate "$SETUP" ipcrm --verbose --shmem-id 1
 # Removal by key needs the key of the namespace's own object.
 unshare --ipc bash -c "$SETUP >/dev/null; k=$KEY; /usr/bin/ipcrm -v -M \$k >$T/a.out 2>$T/a.err; echo \$? >$T/a.rc; ipcs -m | tail -n +2 | cut -c12- >>$T/a.out"

@@ -1,7 +1,9 @@
 //! Removing objects: `IPC_RMID` for System V objects by id, unlink for POSIX objects,
 //! named semaphores and message queues by name. An object that vanished since it was
 //! listed gives an error of kind [`ErrorKind::NotFound`] naming it; nothing else is
-//! touched. memfds have no name to remove: they go when their last user closes them.
+//! touched; a POSIX name that now belongs to a different file (removed and created
+//! again since the listing) is left alone. memfds have no name to remove: they go when
+//! their last user closes them.
 
 use super::objects::{Kind, Object};
 use crate::error::{Error, ErrorKind, Result};
@@ -48,6 +50,23 @@ pub fn remove(obj: &Object, shm_dir: &str) -> Result<()> {
                 n.to_string()
             };
             let path = format!("{shm_dir}/{file}");
+            // The name may have been removed and created again since the listing:
+            // unlink only the object that was listed.
+            if let Some(ino) = obj.inode {
+                use std::os::unix::fs::MetadataExt;
+                match std::fs::symlink_metadata(&path) {
+                    Ok(md) if md.ino() != ino => {
+                        return Err(Error::new(
+                            ErrorKind::Other,
+                            "unlink",
+                            &label,
+                            "another object took this name since it was listed; not removed",
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(gone(Error::from_io("unlink", &label, e))),
+                }
+            }
             std::fs::remove_file(&path).map_err(|e| gone(Error::from_io("unlink", &label, e)))
         }
         Kind::PosixMq => ipcinfo::mq_unlink(name()?).map_err(gone),

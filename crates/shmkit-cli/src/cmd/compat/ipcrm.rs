@@ -34,6 +34,11 @@ Options:
  -V, --version              display version
 
 For more details see ipcrm(1).
+
+Deliberate difference from util-linux (shmkit):
+ '-a shm', '-a msg' and '-a sem' (a space instead of '=') are refused before
+ anything is removed: util-linux reads them as '-a' (remove everything) and a
+ stray word. Write -ashm or --all=shm to remove one kind, or -a alone for all.
 ";
 
 struct Rm<'a> {

@@ -6,7 +6,8 @@
 //! Deliberate differences, each documented where it lives:
 //! - `ipcrm -a msg` (a space instead of `=`) is refused before anything is removed,
 //!   where util-linux removes every object of every kind and only then complains about
-//!   the stray `msg` ([`ipcrm`]);
+//!   the stray `msg` ([`ipcrm`]); `ipcrm --help` prints util-linux's text followed by a
+//!   paragraph explaining this;
 //! - `ipcmk` creates with `IPC_EXCL`, retrying with a new random key on a collision,
 //!   so it never hands back somebody else's existing object ([`ipcmk`]);
 //! - `-V` names shmkit as well as the util-linux version followed.
