@@ -54,7 +54,8 @@ VIEWS=("" -m -q -s -a -t -p -c -l -u -b --human "-m -t" "-q -t" "-s -t" "-m -p" 
     "-m -t -p" "-mt" "--shmems --time" "--hum -m" "-i" "-x" "--foo" "foo" "-i 0"
     "-m -i 0" "-m -i 1" "-q -i 0" "-s -i 0" "-m -i 99" "-q -i 99" "-s -i 99" "-m -i abc"
     "-m -i 0x0" "-m -i 0 --human" "-m -i 0 -b" "-q -i 0 --human" "-s -i 1" "--id=0 -m"
-    "-m -i 99999999999" "-h" "--help" "-lu" "-ctp")
+    "-m -i 99999999999" "-h" "--help" "-lu" "-ctp" "--s" "--human=x" "--id" "-mi0"
+    "--i 0 -m" "-- -m" "-m -- foo" "--all=3" "-s -i 0 -i 1" "-q -i -1")
 
 views_all() {
     for v in "${VIEWS[@]}"; do

@@ -684,7 +684,9 @@ fn print_msg(o: &mut Output, id: i32, unit: Unit) {
         o.err(&format!("ipcs: id {id} not found\n"));
         return;
     };
-    let qbytes = ipcinfo::msg_qbytes(e.id).unwrap_or(0);
+    // util-linux asks msgctl(IPC_STAT) with the id as given: for a negative id, which
+    // otherwise shows the first queue, that fails and the limit shows as 0.
+    let qbytes = ipcinfo::msg_qbytes(id).unwrap_or(0);
     let mut s = String::new();
     let _ = writeln!(s, "\nMessage Queue msqid={id}");
     let _ = writeln!(
