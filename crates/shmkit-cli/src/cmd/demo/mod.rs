@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+pub mod inspect;
 pub mod posix;
 pub mod sysv;
 
@@ -66,6 +67,12 @@ pub const SECTIONS: &[Section] = &[
         title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
         tour: posix::tour,
         peer: posix::peer,
+    },
+    Section {
+        name: "inspect",
+        title: "Inspection: who maps what, whether its creator lives, and clean removal",
+        tour: inspect::tour,
+        peer: inspect::peer,
     },
 ];
 
