@@ -76,3 +76,14 @@ fn limits_reports_numbers_as_numbers() {
         .expect("run");
     assert!(String::from_utf8_lossy(&human.stdout).contains("shmmax"));
 }
+
+#[test]
+fn demo_inspect_section_runs_and_cleans_up() {
+    let o = Command::new(ns::SHMKIT)
+        .args(["demo", "--only", "inspect"])
+        .output()
+        .expect("run demo");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("no longer listed"), "{out}");
+}

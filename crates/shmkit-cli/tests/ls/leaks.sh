@@ -106,6 +106,15 @@ check "and leaves the attached one" bash -c "ipcs -m | grep -q '^0x.* 2 .* 1 '"
 "$S" rm --kind posix-shm --yes >"$T/used.txt"
 check "bulk rm skips objects in use without --force" test -e /dev/shm/used_shm
 check "and says so" grep -q "skipping /used_shm" "$T/used.txt"
+# Another user's objects: a clear refusal, nothing removed.
+if setpriv --reuid=54321 --regid=54321 --clear-groups "$S" --version >/dev/null 2>&1; then
+    setpriv --reuid=54321 --regid=54321 --clear-groups "$S" rm sem:0 msg:0 2>"$T/perm.txt"
+    check "removing root's objects as another user exits 1" test $? = 1
+    check "and says why" grep -q "sem:0: .*only the owner" "$T/perm.txt"
+    check "and removes nothing" test "$(ipcs -s | grep -c '^0x')" = 1
+else
+    echo "note: uid 54321 cannot run $S; permission check skipped"
+fi
 "$S" rm sem:0 msg:0 psem:/leaked_sem mq:/leaked_mq
 check "rm by name for every kind" test $? = 0
 check "the named semaphore is gone" test ! -e /dev/shm/sem.leaked_sem
