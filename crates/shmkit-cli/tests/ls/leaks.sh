@@ -32,14 +32,14 @@ assert libc.sem_open(b'/leaked_sem', os.O_CREAT, 0o600, 1)
 libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
 assert libc.mq_open(b'/leaked_mq', os.O_CREAT | os.O_RDONLY, 0o600, None) >= 0
 os.kill(os.getpid(), 9)
-" ) 2>/dev/null
+"; true ) 2>/dev/null
 # A creator killed while its segment is attached by nobody else.
 ( python3 -c "
 import ctypes, os
 libc = ctypes.CDLL(None)
 assert libc.shmget(0x5348ffff, 8192, 0o1600) >= 0
 os.kill(os.getpid(), 9)
-" ) 2>/dev/null
+"; true ) 2>/dev/null
 # In use: a live peer attaches shm id 2, maps /used_shm, holds a memfd and /used_mq.
 ipcmk -M 4096 >/dev/null                    # shm id 2
 "$S" create /used_shm --size 4096 >/dev/null
