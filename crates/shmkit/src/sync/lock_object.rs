@@ -1,0 +1,171 @@
+//! [`LockObject`]: a named, robust lock in its own POSIX object (`/dev/shm/NAME`), the
+//! lock behind `shmkit lock`: created on first use, shared by every process that names
+//! it.
+//!
+//! ## Layout
+//!
+//! ```text
+//! offset size field
+//!      0   64 common header  kind LOCK (16), layout version 1, header_size 40
+//!     64   16 mutex header   see `sync::mutex` (state, reserved, owner_tag)
+//!     80    8 acquisitions   times the lock was taken (LockData)
+//!     88    4 holder_pid     pid of the process that took it last
+//!     92    4 owner_deaths   times a holder died holding it
+//!     96    8 reserved
+//! ```
+//!
+//! Creation cannot race with opening: the creator lays the object out under a temporary
+//! name and renames it into place with `RENAME_NOREPLACE`; an opener therefore always
+//! sees a complete object (the ready word is still checked).
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::header::{self, Layout, ObjectKind, HEADER_SIZE};
+use crate::posix::Mapping;
+use crate::sync::mutex::Mutex;
+use crate::sys::posix::{shm_open, shm_unlink, OpenMode, SHM_DIR};
+
+/// The layout version.
+pub const VERSION: u16 = 1;
+/// Offset of the mutex.
+pub const MUTEX_OFFSET: usize = HEADER_SIZE;
+
+/// The data the lock protects: bookkeeping shown by `shmkit lock --info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LockData {
+    /// Times the lock was taken.
+    pub acquisitions: u64,
+    /// Pid of the process that took it last.
+    pub holder_pid: u32,
+    /// Times a holder died holding it.
+    pub owner_deaths: u32,
+    /// Zero.
+    pub reserved: u64,
+}
+
+/// Bytes of a lock object.
+pub const TOTAL_SIZE: usize = MUTEX_OFFSET + Mutex::<LockData>::size();
+const _: () = assert!(TOTAL_SIZE == 104);
+
+/// An open lock object; [`LockObject::mutex`] gives the lock.
+#[derive(Debug)]
+pub struct LockObject {
+    map: Mapping,
+    created: bool,
+}
+
+impl LockObject {
+    /// Opens the lock object `name` (without the leading slash), creating it with mode
+    /// `perm` if it does not exist. Waits at most `timeout` for a creator that is still
+    /// laying it out.
+    pub fn open_or_create(name: &str, perm: u32, timeout: Duration) -> Result<LockObject> {
+        let object = format!("/{name}");
+        validate_name(name, &object)?;
+        match Self::open(name, timeout) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let tmp = format!("{name}.tmp.{}", std::process::id());
+        let fd = shm_open(&tmp, OpenMode::CreateExclusive, true, perm, &object)?;
+        let tmp_guard = Unlink(tmp.clone(), object.clone());
+        rustix::fs::ftruncate(&fd, TOTAL_SIZE as u64)
+            .map_err(|e| Error::os("ftruncate", &object, e.raw_os_error()))?;
+        // fchmod: the umask may have narrowed `perm`.
+        rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(perm))
+            .map_err(|e| Error::os("fchmod", &object, e.raw_os_error()))?;
+        let map = Mapping::new(fd, 0, TOTAL_SIZE, true, true, object.clone())?;
+        header::init(
+            &map,
+            Layout {
+                kind: ObjectKind::LOCK,
+                version: VERSION,
+                header_size: Mutex::<LockData>::size() as u32,
+                total_size: TOTAL_SIZE as u64,
+            },
+        )?;
+        Mutex::init(&map, MUTEX_OFFSET, LockData::default())?;
+        header::publish(&map)?;
+        let from = format!("{SHM_DIR}/{tmp}");
+        let to = format!("{SHM_DIR}/{name}");
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            from.as_str(),
+            rustix::fs::CWD,
+            to.as_str(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {
+                std::mem::forget(tmp_guard);
+                Ok(LockObject { map, created: true })
+            }
+            // Another process created it first: use theirs.
+            Err(rustix::io::Errno::EXIST) => {
+                drop(tmp_guard);
+                Self::open(name, timeout)
+            }
+            Err(e) => Err(Error::os("rename", &object, e.raw_os_error())),
+        }
+    }
+
+    /// Opens an existing lock object.
+    pub fn open(name: &str, timeout: Duration) -> Result<LockObject> {
+        let object = format!("/{name}");
+        validate_name(name, &object)?;
+        let fd = shm_open(name, OpenMode::Open, true, 0, &object)?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", &object, e.raw_os_error()))?;
+        if (st.st_size.max(0) as usize) < TOTAL_SIZE {
+            return Err(Error::corrupt(
+                "open",
+                &object,
+                format!(
+                    "{} bytes is too small for a lock object ({TOTAL_SIZE})",
+                    st.st_size
+                ),
+            ));
+        }
+        let map = Mapping::new(fd, 0, TOTAL_SIZE, true, true, object)?;
+        header::wait_ready(&map, ObjectKind::LOCK, VERSION, timeout)?;
+        Ok(LockObject {
+            map,
+            created: false,
+        })
+    }
+
+    /// Whether this call created the object.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The robust mutex.
+    pub fn mutex(&self) -> Result<Mutex<'_, LockData>> {
+        Mutex::attach(&self.map, MUTEX_OFFSET)
+    }
+
+    /// Removes the name `name`; processes that have it open keep using it.
+    pub fn unlink(name: &str) -> Result<()> {
+        shm_unlink(name, &format!("/{name}"))
+    }
+}
+
+fn validate_name(name: &str, object: &str) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name.len() > 200 || name == "." || name == ".."
+    {
+        return Err(Error::invalid(
+            "open",
+            object,
+            "a lock name is 1 to 200 bytes without '/'",
+        ));
+    }
+    Ok(())
+}
+
+/// Unlinks a temporary name on drop.
+struct Unlink(String, String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = shm_unlink(&self.0, &self.1);
+    }
+}
