@@ -2,5 +2,6 @@
 
 #![allow(unsafe_code)]
 mod mapping;
+pub mod sem;
 
 pub use mapping::Mapping;

@@ -61,71 +61,32 @@ impl LockObject {
     /// `perm` if it does not exist. Waits at most `timeout` for a creator that is still
     /// laying it out.
     pub fn open_or_create(name: &str, perm: u32, timeout: Duration) -> Result<LockObject> {
-        let object = format!("/{name}");
-        validate_name(name, &object)?;
         match Self::open(name, timeout) {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             other => return other,
         }
-        let tmp = format!("{name}.tmp.{}", std::process::id());
-        let fd = shm_open(&tmp, OpenMode::CreateExclusive, true, perm, &object)?;
-        let tmp_guard = Unlink(tmp.clone(), object.clone());
-        rustix::fs::ftruncate(&fd, TOTAL_SIZE as u64)
-            .map_err(|e| Error::os("ftruncate", &object, e.raw_os_error()))?;
-        // fchmod: the umask may have narrowed `perm`.
-        rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(perm))
-            .map_err(|e| Error::os("fchmod", &object, e.raw_os_error()))?;
-        let map = Mapping::new(fd, 0, TOTAL_SIZE, true, true, object.clone())?;
-        header::init(
-            &map,
-            Layout {
-                kind: ObjectKind::LOCK,
-                version: VERSION,
-                header_size: Mutex::<LockData>::size() as u32,
-                total_size: TOTAL_SIZE as u64,
-            },
-        )?;
-        Mutex::init(&map, MUTEX_OFFSET, LockData::default())?;
-        header::publish(&map)?;
-        let from = format!("{SHM_DIR}/{tmp}");
-        let to = format!("{SHM_DIR}/{name}");
-        match rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            from.as_str(),
-            rustix::fs::CWD,
-            to.as_str(),
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => {
-                std::mem::forget(tmp_guard);
-                Ok(LockObject { map, created: true })
-            }
-            // Another process created it first: use theirs.
-            Err(rustix::io::Errno::EXIST) => {
-                drop(tmp_guard);
-                Self::open(name, timeout)
-            }
-            Err(e) => Err(Error::os("rename", &object, e.raw_os_error())),
+        let init = |map: &Mapping| -> Result<()> {
+            header::init(
+                map,
+                Layout {
+                    kind: ObjectKind::LOCK,
+                    version: VERSION,
+                    header_size: Mutex::<LockData>::size() as u32,
+                    total_size: TOTAL_SIZE as u64,
+                },
+            )?;
+            Mutex::init(map, MUTEX_OFFSET, LockData::default())?;
+            header::publish(map)
+        };
+        match create_published(name, TOTAL_SIZE, perm, init)? {
+            Some(map) => Ok(LockObject { map, created: true }),
+            None => Self::open(name, timeout),
         }
     }
 
     /// Opens an existing lock object.
     pub fn open(name: &str, timeout: Duration) -> Result<LockObject> {
-        let object = format!("/{name}");
-        validate_name(name, &object)?;
-        let fd = shm_open(name, OpenMode::Open, true, 0, &object)?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", &object, e.raw_os_error()))?;
-        if (st.st_size.max(0) as usize) < TOTAL_SIZE {
-            return Err(Error::corrupt(
-                "open",
-                &object,
-                format!(
-                    "{} bytes is too small for a lock object ({TOTAL_SIZE})",
-                    st.st_size
-                ),
-            ));
-        }
-        let map = Mapping::new(fd, 0, TOTAL_SIZE, true, true, object)?;
+        let map = open_mapping(name, TOTAL_SIZE)?;
         header::wait_ready(&map, ObjectKind::LOCK, VERSION, timeout)?;
         Ok(LockObject {
             map,
@@ -147,6 +108,64 @@ impl LockObject {
     pub fn unlink(name: &str) -> Result<()> {
         shm_unlink(name, &format!("/{name}"))
     }
+}
+
+/// Creates `/dev/shm/<name>` of `size` bytes with `perm`, laid out by `init` under a
+/// temporary name and renamed into place without replacing anything. `Ok(None)` when
+/// another process created the name first.
+pub(crate) fn create_published(
+    name: &str,
+    size: usize,
+    perm: u32,
+    init: impl FnOnce(&Mapping) -> Result<()>,
+) -> Result<Option<Mapping>> {
+    let object = format!("/{name}");
+    validate_name(name, &object)?;
+    let tmp = format!("{name}.tmp.{}", std::process::id());
+    let fd = shm_open(&tmp, OpenMode::CreateExclusive, true, perm, &object)?;
+    let tmp_guard = Unlink(tmp.clone(), object.clone());
+    rustix::fs::ftruncate(&fd, size as u64)
+        .map_err(|e| Error::os("ftruncate", &object, e.raw_os_error()))?;
+    // fchmod: the umask may have narrowed `perm`.
+    rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(perm))
+        .map_err(|e| Error::os("fchmod", &object, e.raw_os_error()))?;
+    let map = Mapping::new(fd, 0, size, true, true, object.clone())?;
+    init(&map)?;
+    let from = format!("{SHM_DIR}/{tmp}");
+    let to = format!("{SHM_DIR}/{name}");
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from.as_str(),
+        rustix::fs::CWD,
+        to.as_str(),
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => {
+            std::mem::forget(tmp_guard);
+            Ok(Some(map))
+        }
+        Err(rustix::io::Errno::EXIST) => Ok(None),
+        Err(e) => Err(Error::os("rename", &object, e.raw_os_error())),
+    }
+}
+
+/// Opens `/dev/shm/<name>` read-write and maps `size` bytes, or the whole object when
+/// `size` is 0; a smaller object is corrupt.
+pub(crate) fn open_mapping(name: &str, size: usize) -> Result<Mapping> {
+    let object = format!("/{name}");
+    validate_name(name, &object)?;
+    let fd = shm_open(name, OpenMode::Open, true, 0, &object)?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", &object, e.raw_os_error()))?;
+    let actual = st.st_size.max(0) as usize;
+    if actual < size.max(1) {
+        return Err(Error::corrupt(
+            "open",
+            &object,
+            format!("{actual} bytes is too small for this object (at least {size})"),
+        ));
+    }
+    let len = if size == 0 { actual } else { size };
+    Mapping::new(fd, 0, len, true, true, object)
 }
 
 fn validate_name(name: &str, object: &str) -> Result<()> {

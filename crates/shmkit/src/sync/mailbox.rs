@@ -348,6 +348,44 @@ impl<'r> Mailbox<'r> {
     }
 }
 
+/// A mailbox in its own POSIX object (`/dev/shm/NAME`), for processes that share
+/// nothing else; [`MailboxObject::mailbox`] gives the mailbox.
+#[derive(Debug)]
+pub struct MailboxObject {
+    map: crate::posix::Mapping,
+}
+
+impl MailboxObject {
+    /// Creates `/dev/shm/<name>` with room for `capacity` payload bytes and mode
+    /// `perm`; fails with `AlreadyExists` if the name is taken.
+    pub fn create(name: &str, capacity: usize, perm: u32) -> Result<MailboxObject> {
+        let size = Mailbox::total_size(capacity);
+        match super::lock_object::create_published(name, size, perm, |m| {
+            Mailbox::create(m).map(drop)
+        })? {
+            Some(map) => Ok(MailboxObject { map }),
+            None => Err(Error::os("create", format!("/{name}"), libc::EEXIST)),
+        }
+    }
+
+    /// Opens an existing mailbox object, waiting up to `timeout` for its creator.
+    pub fn open(name: &str, timeout: Duration) -> Result<MailboxObject> {
+        let map = super::lock_object::open_mapping(name, 0)?;
+        Mailbox::open(&map, timeout)?;
+        Ok(MailboxObject { map })
+    }
+
+    /// The mailbox.
+    pub fn mailbox(&self) -> Result<Mailbox<'_>> {
+        Mailbox::open(&self.map, Duration::ZERO)
+    }
+
+    /// Removes the name `name`.
+    pub fn unlink(name: &str) -> Result<()> {
+        crate::sys::posix::shm_unlink(name, &format!("/{name}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,8 @@ mod word;
 
 pub use condvar::Condvar;
 pub use event::{Event, Reset};
-pub use mailbox::Mailbox;
+pub use lock_object::LockObject;
+pub use mailbox::{Mailbox, MailboxError, MailboxObject};
 pub use mutex::{LockError, Locked, Mutex, MutexGuard};
 pub use rwlock::RwLock;
 pub use semaphore::Semaphore;

@@ -1,1 +1,2 @@
 //! System V shared memory and semaphore sets: keys, segments, attachments.
+pub mod sem;

@@ -3,3 +3,4 @@
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
 mod support;
+mod sync;
