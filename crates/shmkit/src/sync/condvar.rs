@@ -62,7 +62,7 @@ pub(crate) mod raw {
         // SYNC: SeqCst pairs with the SeqCst registration in `prepare`.
         seq.fetch_add(1, Ordering::SeqCst);
         // SYNC: as above.
-        if waiters.load(Ordering::SeqCst) > 0 {
+        if waiters.fetch_add(0, Ordering::SeqCst) > 0 {
             seq.wake(count);
         }
     }
@@ -170,7 +170,8 @@ mod tests {
 mod loom_tests {
     use super::raw;
     use crate::sync::mutex::raw as mraw;
-    use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use crate::sync::word::LoomWord;
+    use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::sync::Arc;
 
     #[test]
@@ -178,9 +179,9 @@ mod loom_tests {
         loom::model(|| {
             // (mutex, seq, waiters, flag)
             let s = Arc::new((
-                AtomicU32::new(0),
-                AtomicU32::new(0),
-                AtomicU32::new(0),
+                LoomWord::new(0),
+                LoomWord::new(0),
+                LoomWord::new(0),
                 AtomicBool::new(false),
             ));
             let s2 = s.clone();

@@ -73,8 +73,8 @@ pub(crate) mod raw {
             // SYNC: SeqCst registration, then re-check: the Dekker pair with `set`'s
             // SeqCst store of `state` and load of `waiters`.
             waiters.fetch_add(1, Ordering::SeqCst);
-            // SYNC: see above.
-            if state.load(Ordering::SeqCst) == 0 {
+            // SYNC: see above; a read-modify-write reads the latest value.
+            if state.fetch_add(0, Ordering::SeqCst) == 0 {
                 state.wait(0, left);
             }
             waiters.fetch_sub(1, Ordering::Relaxed);
@@ -84,9 +84,9 @@ pub(crate) mod raw {
     pub(crate) fn set<W: Word>(state: &W, waiters: &W, manual: bool) {
         // SYNC: Release for the Acquire in `try_wait`; SeqCst for the Dekker pair with
         // `wait`.
-        state.store(1, Ordering::SeqCst);
+        state.swap(1, Ordering::SeqCst);
         // SYNC: pairs with the SeqCst registration in `wait`.
-        if waiters.load(Ordering::SeqCst) > 0 {
+        if waiters.fetch_add(0, Ordering::SeqCst) > 0 {
             state.wake(if manual { u32::MAX >> 1 } else { 1 });
         }
     }
@@ -230,13 +230,13 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::raw;
-    use loom::sync::atomic::AtomicU32;
+    use crate::sync::word::LoomWord;
     use loom::sync::Arc;
 
     #[test]
     fn loom_event_auto_releases_one() {
         loom::model(|| {
-            let e = Arc::new((AtomicU32::new(0), AtomicU32::new(0)));
+            let e = Arc::new((LoomWord::new(0), LoomWord::new(0)));
             let e2 = e.clone();
             let setter = loom::thread::spawn(move || raw::set(&e2.0, &e2.1, false));
             assert!(raw::wait(&e.0, &e.1, false, None));
@@ -248,7 +248,7 @@ mod loom_tests {
     #[test]
     fn loom_event_manual_releases_all() {
         loom::model(|| {
-            let e = Arc::new((AtomicU32::new(0), AtomicU32::new(0)));
+            let e = Arc::new((LoomWord::new(0), LoomWord::new(0)));
             let e2 = e.clone();
             let waiter = loom::thread::spawn(move || raw::wait(&e2.0, &e2.1, true, None));
             raw::set(&e.0, &e.1, true);

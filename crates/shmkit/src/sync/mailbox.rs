@@ -426,14 +426,14 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use loom::sync::atomic::AtomicU32 as LoomU32;
+    use crate::sync::word::LoomWord;
     use loom::sync::Arc;
 
     #[test]
     fn loom_mailbox_handshake() {
         loom::model(|| {
             // (state, payload)
-            let s = Arc::new((LoomU32::new(EMPTY), LoomU32::new(0)));
+            let s = Arc::new((LoomWord::new(EMPTY), LoomWord::new(0)));
             let s2 = s.clone();
             let writer = loom::thread::spawn(move || {
                 for v in 1..=2 {

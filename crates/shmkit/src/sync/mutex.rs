@@ -557,13 +557,14 @@ pub(crate) mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::raw;
-    use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+    use crate::sync::word::{LoomWord, Word};
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use loom::sync::Arc;
 
     #[test]
     fn loom_mutex_excludes() {
         loom::model(|| {
-            let w = Arc::new(AtomicU32::new(0));
+            let w = Arc::new(LoomWord::new(0));
             let inside = Arc::new(AtomicUsize::new(0));
             let ts: Vec<_> = (1..=2u32)
                 .map(|tid| {
@@ -587,7 +588,7 @@ mod loom_tests {
     #[test]
     fn loom_mutex_owner_death_is_reported() {
         loom::model(|| {
-            let w = Arc::new(AtomicU32::new(0));
+            let w = Arc::new(LoomWord::with_timeouts(0));
             let dead = Arc::new(AtomicBool::new(false));
             let (w1, d1) = (w.clone(), dead.clone());
             let holder = loom::thread::spawn(move || {

@@ -245,13 +245,14 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::raw;
-    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use crate::sync::word::{LoomWord, Word};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::sync::Arc;
 
     #[test]
     fn loom_rwlock_writer_excludes_reader() {
         loom::model(|| {
-            let w = Arc::new(AtomicU32::new(0));
+            let w = Arc::new(LoomWord::new(0));
             let data = Arc::new(AtomicUsize::new(0));
             let (w2, d2) = (w.clone(), data.clone());
             let writer = loom::thread::spawn(move || {

@@ -62,8 +62,9 @@ pub(crate) mod raw {
             // against the SeqCst increment of `count` and load of `waiters` in `post`
             // (a Dekker pair): either the poster sees us, or we see its unit.
             waiters.fetch_add(1, Ordering::SeqCst);
-            // SYNC: see above.
-            if count.load(Ordering::SeqCst) == 0 {
+            // SYNC: see above; a read-modify-write reads the latest value, which the
+            // Dekker argument needs (a plain load may be stale in the C++ model).
+            if count.fetch_add(0, Ordering::SeqCst) == 0 {
                 count.wait(0, left);
             }
             waiters.fetch_sub(1, Ordering::Relaxed);
@@ -84,7 +85,7 @@ pub(crate) mod raw {
             }
         }
         // SYNC: pairs with the SeqCst registration in `wait`.
-        if waiters.load(Ordering::SeqCst) > 0 {
+        if waiters.fetch_add(0, Ordering::SeqCst) > 0 {
             count.wake(1);
         }
         true
@@ -203,13 +204,13 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::raw;
-    use loom::sync::atomic::AtomicU32;
+    use crate::sync::word::LoomWord;
     use loom::sync::Arc;
 
     #[test]
     fn loom_semaphore_hands_over_units() {
         loom::model(|| {
-            let s = Arc::new((AtomicU32::new(0), AtomicU32::new(0)));
+            let s = Arc::new((LoomWord::new(0), LoomWord::new(0)));
             let s2 = s.clone();
             let poster = loom::thread::spawn(move || assert!(raw::post(&s2.0, &s2.1)));
             assert!(raw::wait(&s.0, &s.1, None));

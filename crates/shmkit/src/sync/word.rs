@@ -71,23 +71,86 @@ impl Word for AtomicU32 {
     }
 }
 
+/// A futex word for loom models: an atomic plus a loom mutex and condvar that model the
+/// kernel's futex queue (the value check and the sleep are atomic with respect to a
+/// wake, as in the kernel). A bounded wait blocks like an unbounded one unless the word
+/// was made with [`LoomWord::with_timeouts`], in which case it returns `TimedOut` at once
+/// (after a yield), which models a slice that ended with nobody waking it.
 #[cfg(loom)]
-impl Word for loom::sync::atomic::AtomicU32 {
-    forward_atomics!();
-    fn wait(&self, expected: u32, timeout: Option<Duration>) -> Wait {
-        if self.load(Ordering::Relaxed) != expected {
-            return Wait::Changed;
-        }
-        loom::thread::yield_now();
-        // A bounded wait "times out" so that callers run their slow-path checks (such
-        // as owner liveness); an unbounded one is a spurious wake-up.
-        if timeout.is_some() {
-            Wait::TimedOut
-        } else {
-            Wait::Woken
+#[derive(Debug)]
+pub(crate) struct LoomWord {
+    value: loom::sync::atomic::AtomicU32,
+    queue: loom::sync::Mutex<()>,
+    wakeup: loom::sync::Condvar,
+    timeouts: bool,
+}
+
+#[cfg(loom)]
+impl LoomWord {
+    pub(crate) fn new(v: u32) -> Self {
+        Self::make(v, false)
+    }
+    pub(crate) fn with_timeouts(v: u32) -> Self {
+        Self::make(v, true)
+    }
+    fn make(v: u32, timeouts: bool) -> Self {
+        LoomWord {
+            value: loom::sync::atomic::AtomicU32::new(v),
+            queue: loom::sync::Mutex::new(()),
+            wakeup: loom::sync::Condvar::new(),
+            timeouts,
         }
     }
-    fn wake(&self, _count: u32) {}
+}
+
+#[cfg(loom)]
+impl Word for LoomWord {
+    fn load(&self, order: Ordering) -> u32 {
+        self.value.load(order)
+    }
+    fn store(&self, value: u32, order: Ordering) {
+        self.value.store(value, order)
+    }
+    fn swap(&self, value: u32, order: Ordering) -> u32 {
+        self.value.swap(value, order)
+    }
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32> {
+        self.value.compare_exchange(current, new, success, failure)
+    }
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        self.value.fetch_add(value, order)
+    }
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
+        self.value.fetch_sub(value, order)
+    }
+    fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
+        self.value.fetch_and(value, order)
+    }
+    fn wait(&self, expected: u32, timeout: Option<Duration>) -> Wait {
+        if timeout.is_some() && self.timeouts {
+            loom::thread::yield_now();
+            return Wait::TimedOut;
+        }
+        let guard = self.queue.lock().unwrap();
+        // SYNC: SeqCst models the kernel's check of the value after the full barrier in
+        // futex_wait; it pairs with the waker's SeqCst operations. The queue lock makes
+        // the check and the sleep atomic with respect to `wake`.
+        if self.value.load(Ordering::SeqCst) != expected {
+            return Wait::Changed;
+        }
+        drop(self.wakeup.wait(guard).unwrap());
+        Wait::Woken
+    }
+    fn wake(&self, _count: u32) {
+        let _guard = self.queue.lock().unwrap();
+        self.wakeup.notify_all();
+    }
 }
 
 /// A deadline from an optional timeout; `None` waits forever.
