@@ -3,7 +3,9 @@
 //! Everything else in the crate calls the wrappers here, which turn raw return values
 //! into [`crate::Error`]s naming the operation and the object. `clippy.toml` lists the
 //! raw functions as disallowed outside this module. Each submodule holds one family of
-//! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm), `proc` (thread ids and liveness),
+//! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm,
+//! fstat/fchmod/fchown/ftruncate/fallocate, memfd and seals, SCM_RIGHTS), `sysv`
+//! (shmget/shmat/shmdt/shmctl), `users` (user and group names), `proc` (thread ids and liveness),
 //! `sem` (System V semaphore sets), `psem` (POSIX named semaphores).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
@@ -13,6 +15,8 @@ pub mod posix;
 pub mod proc;
 pub mod psem;
 pub mod sem;
+pub mod sysv;
+pub mod users;
 
 /// The calling thread's errno after a failed libc call.
 pub(crate) fn errno() -> i32 {
