@@ -14,8 +14,10 @@ pub mod chown;
 pub mod create;
 pub mod demo;
 pub mod info;
+pub mod lock;
 pub mod read;
 pub mod rm;
+pub mod sem;
 pub mod wait;
 pub mod write;
 
@@ -38,6 +40,11 @@ pub enum Command {
     Chmod(chmod::ChmodArgs),
     /// Change the owner and/or group of objects.
     Chown(chown::ChownArgs),
+    /// System V semaphore sets and POSIX named semaphores: create, info, get, set, post,
+    /// wait, rm.
+    Sem(sem::SemArgs),
+    /// Run a command while holding a named robust lock (like flock(1)).
+    Lock(lock::LockArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
 }
@@ -54,6 +61,8 @@ impl Command {
             Command::Rm(_) => "rm",
             Command::Chmod(_) => "chmod",
             Command::Chown(_) => "chown",
+            Command::Sem(_) => "sem",
+            Command::Lock(_) => "lock",
             Command::Demo(_) => "demo",
         }
     }
@@ -70,6 +79,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Rm(a) => rm::run(a),
         Command::Chmod(a) => chmod::run(a),
         Command::Chown(a) => chown::run(a),
+        Command::Sem(a) => sem::run(a),
+        Command::Lock(a) => lock::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }

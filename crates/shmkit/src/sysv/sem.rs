@@ -2,12 +2,12 @@
 //! key, or IPC_PRIVATE), with several operations applied atomically in one call
 //! ([`SemSet::op`]), SEM_UNDO, IPC_NOWAIT and timeouts, and the semctl commands.
 //!
-//! Keys are plain `i32`s here (`libc::IPC_PRIVATE` for a private set); values are
-//! 0..=[`SEMVMX`].
+//! Keys are [`Key`]s (a plain `i32` converts); values are 0..=[`SEMVMX`].
 
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::sysv::Key;
 pub use crate::sys::sem::{SemOp, SemStat};
 use crate::sys::sem as sys;
 
@@ -42,7 +42,8 @@ pub struct SemSet {
 impl SemSet {
     /// Creates or opens the set for `key` with `nsems` semaphores (0 to open any size)
     /// and permission bits `mode`.
-    pub fn get(key: i32, nsems: i32, create: Create, mode: u32) -> Result<SemSet> {
+    pub fn get(key: impl Into<Key>, nsems: i32, create: Create, mode: u32) -> Result<SemSet> {
+        let key = key.into().raw();
         let object = key_object(key);
         if !(0..=SEMMSL_DEFAULT).contains(&nsems) {
             return Err(Error::invalid(
@@ -74,7 +75,7 @@ impl SemSet {
 
     /// A new private set (IPC_PRIVATE) with `nsems` semaphores, all 0.
     pub fn private(nsems: i32, mode: u32) -> Result<SemSet> {
-        Self::get(libc::IPC_PRIVATE, nsems, Create::Exclusive, mode)
+        Self::get(Key::PRIVATE, nsems, Create::Exclusive, mode)
     }
 
     /// A handle for an existing id (checked with IPC_STAT).
@@ -94,8 +95,8 @@ impl SemSet {
     }
 
     /// The key it was opened by (or IPC_STAT reported).
-    pub fn key(&self) -> i32 {
-        self.key
+    pub fn key(&self) -> Key {
+        Key::new(self.key)
     }
 
     /// Applies `ops` atomically: all or none. With a timeout, a wait that lasts longer

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 pub mod posix;
+pub mod sync;
 pub mod sysv;
 
 /// Arguments of `shmkit demo`.
@@ -66,6 +67,12 @@ pub const SECTIONS: &[Section] = &[
         title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
         tour: posix::tour,
         peer: posix::peer,
+    },
+    Section {
+        name: "sync",
+        title: "Synchronisation: a blocking mailbox each way, and a robust lock whose holder dies",
+        tour: sync::tour,
+        peer: sync::peer,
     },
 ];
 
