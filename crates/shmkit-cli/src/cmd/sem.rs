@@ -72,7 +72,7 @@ enum Action {
         /// The object.
         object: String,
         /// The value(s), 0..=32767.
-        #[arg(required = true, allow_hyphen_values = true)]
+        #[arg(required = true)]
         values: Vec<i32>,
         /// Semaphore number, when one value is given.
         #[arg(long, default_value_t = 0)]
