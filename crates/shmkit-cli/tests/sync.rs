@@ -149,9 +149,15 @@ fn sysv_semaphore_across_processes() {
     // Timeouts and bad input.
     ok(&["sem", "set", &obj, "0", "--num", "1"]);
     let t0 = Instant::now();
-    let err = fails(&["sem", "wait", &obj, "--num", "1", "--timeout", "200ms"], 1);
+    let err = fails(
+        &["sem", "wait", &obj, "--num", "1", "--timeout", "200ms"],
+        1,
+    );
     assert!(t0.elapsed() >= Duration::from_millis(200));
-    assert!(err.starts_with(&format!("shmkit: sem: {obj}: semtimedop failed")), "{err}");
+    assert!(
+        err.starts_with(&format!("shmkit: sem: {obj}: semtimedop failed")),
+        "{err}"
+    );
     let err = fails(&["sem", "wait", &obj, "--num", "1", "--timeout", "0"], 1);
     assert!(err.contains("semop failed"), "{err}");
     let err = fails(&["sem", "set", &obj, "40000"], 2);
@@ -193,14 +199,20 @@ fn posix_semaphore_across_processes() {
     let t0 = Instant::now();
     let err = fails(&["sem", "wait", &obj, "--timeout", "150ms"], 1);
     assert!(t0.elapsed() >= Duration::from_millis(150));
-    assert!(err.contains("timed out") || err.contains("stayed 0"), "{err}");
+    assert!(
+        err.contains("timed out") || err.contains("stayed 0"),
+        "{err}"
+    );
     fails(&["sem", "set", &obj, "1"], 2);
     let s = NamedSemaphore::open(&name).unwrap();
     ok(&["sem", "post", &obj, "--count", "3"]);
     assert_eq!(s.value().unwrap(), 3);
     ok(&["sem", "rm", &obj]);
     let err = fails(&["sem", "get", &obj], 1);
-    assert!(err.starts_with(&format!("shmkit: sem: {obj}: sem_open failed")), "{err}");
+    assert!(
+        err.starts_with(&format!("shmkit: sem: {obj}: sem_open failed")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -208,7 +220,12 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
     let name = unique("lock");
     let _g = PathGuard(format!("/dev/shm/{name}"));
     let obj = format!("/{name}");
-    assert_eq!(shmkit(&["lock", &obj, "--", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(
+        shmkit(&["lock", &obj, "--", "sh", "-c", "exit 7"])
+            .status
+            .code(),
+        Some(7)
+    );
     ok(&["lock", &obj, "--", "true"]);
 
     // A holder that says when it holds the lock, then waits for its stdin.
@@ -242,7 +259,11 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
     // Recovered: the next one runs cleanly, without a message.
     let out = shmkit(&["lock", &obj, "--", "true"]);
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     fails(&["lock", "key:5", "--", "true"], 2);
     fails(&["lock", &obj, "--timeout", "soon", "--", "true"], 2);

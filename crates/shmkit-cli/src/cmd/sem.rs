@@ -218,10 +218,7 @@ pub fn run(a: SemArgs) -> Result<()> {
         } => {
             for v in &values {
                 if !(0..=SEMVMX).contains(v) {
-                    return Err(Usage(format!(
-                        "value {v} is outside 0..={SEMVMX} (SEMVMX)"
-                    ))
-                    .into());
+                    return Err(Usage(format!("value {v} is outside 0..={SEMVMX} (SEMVMX)")).into());
                 }
             }
             let t = target(&object)?;
@@ -235,10 +232,9 @@ pub fn run(a: SemArgs) -> Result<()> {
                     }
                     Ok(())
                 }
-                Target::Posix(_) => Err(Usage(
-                    "a POSIX semaphore cannot be set; use post and wait".into(),
-                )
-                .into()),
+                Target::Posix(_) => {
+                    Err(Usage("a POSIX semaphore cannot be set; use post and wait".into()).into())
+                }
                 Target::Private => Err(Usage("give the set's id:N".into()).into()),
             })
         }
@@ -322,9 +318,9 @@ pub fn run(a: SemArgs) -> Result<()> {
             for (o, t) in objects.iter().zip(targets) {
                 let r: Result<()> = match t {
                     Target::Posix(n) => NamedSemaphore::unlink(&n).map_err(Into::into),
-                    Target::Sysv(spec) => open_set(&spec)
-                        .and_then(|s| s.remove())
-                        .map_err(Into::into),
+                    Target::Sysv(spec) => {
+                        open_set(&spec).and_then(|s| s.remove()).map_err(Into::into)
+                    }
                     Target::Private => Err(Usage("give the set's id:N".into()).into()),
                 };
                 if let Err(e) = r {
@@ -372,12 +368,16 @@ fn create(t: Target, count: i32, value: u32, mode: u32, exclusive: bool) -> Resu
         }
         Target::Private | Target::Sysv(_) => {
             if value > SEMVMX as u32 {
-                return Err(Usage(format!("value {value} is outside 0..={SEMVMX} (SEMVMX)")).into());
+                return Err(
+                    Usage(format!("value {value} is outside 0..={SEMVMX} (SEMVMX)")).into(),
+                );
             }
             let key = match &t {
                 Target::Private => Key::PRIVATE,
                 Target::Sysv(ObjectSpec::SysvId(_)) => {
-                    return Err(Usage("create a set by key:K, ftok:PATH:PROJ or private".into()).into())
+                    return Err(
+                        Usage("create a set by key:K, ftok:PATH:PROJ or private".into()).into(),
+                    )
                 }
                 Target::Sysv(spec) => key_of(spec)?,
                 Target::Posix(_) => unreachable!("handled above"),

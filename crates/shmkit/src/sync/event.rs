@@ -125,8 +125,12 @@ impl<'r> Event<'r> {
         super::check_place(region, "event", offset, Self::SIZE, Self::ALIGN)?;
         let mode = region.atomic_u32(offset + MODE_OFFSET)?;
         mode.store((reset == Reset::Manual) as u32, Ordering::Relaxed);
-        region.atomic_u32(offset + STATE_OFFSET)?.store(0, Ordering::Relaxed);
-        region.atomic_u32(offset + WAITERS_OFFSET)?.store(0, Ordering::Relaxed);
+        region
+            .atomic_u32(offset + STATE_OFFSET)?
+            .store(0, Ordering::Relaxed);
+        region
+            .atomic_u32(offset + WAITERS_OFFSET)?
+            .store(0, Ordering::Relaxed);
         region.atomic_u32(offset + 12)?.store(0, Ordering::Relaxed);
         Self::attach(region, offset)
     }
@@ -135,7 +139,10 @@ impl<'r> Event<'r> {
     /// once.
     pub fn attach(region: &'r (dyn Region + Sync), offset: usize) -> Result<Self> {
         super::check_place(region, "event", offset, Self::SIZE, Self::ALIGN)?;
-        let manual = match region.atomic_u32(offset + MODE_OFFSET)?.load(Ordering::Relaxed) {
+        let manual = match region
+            .atomic_u32(offset + MODE_OFFSET)?
+            .load(Ordering::Relaxed)
+        {
             0 => false,
             1 => true,
             m => {

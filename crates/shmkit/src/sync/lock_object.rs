@@ -18,13 +18,15 @@
 //! name and renames it into place with `RENAME_NOREPLACE`; an opener therefore always
 //! sees a complete object (the ready word is still checked).
 
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{self, Layout, ObjectKind, HEADER_SIZE};
 use crate::posix::Mapping;
 use crate::sync::mutex::Mutex;
-use crate::sys::posix::{shm_open, shm_unlink, OpenMode, SHM_DIR};
+use crate::sys::posix::{self, shm_open, shm_unlink, OpenMode};
+use crate::sys::publish;
 
 /// The layout version.
 pub const VERSION: u16 = 1;
@@ -124,28 +126,17 @@ pub(crate) fn create_published(
     let tmp = format!("{name}.tmp.{}", std::process::id());
     let fd = shm_open(&tmp, OpenMode::CreateExclusive, true, perm, &object)?;
     let tmp_guard = Unlink(tmp.clone(), object.clone());
-    rustix::fs::ftruncate(&fd, size as u64)
-        .map_err(|e| Error::os("ftruncate", &object, e.raw_os_error()))?;
+    // fallocate: a full /dev/shm is an error now, not a SIGBUS later.
+    posix::allocate(fd.as_fd(), size as u64, &object)?;
     // fchmod: the umask may have narrowed `perm`.
-    rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(perm))
-        .map_err(|e| Error::os("fchmod", &object, e.raw_os_error()))?;
+    posix::fchmod(fd.as_fd(), perm, &object)?;
     let map = Mapping::new(fd, 0, size, true, true, object.clone())?;
     init(&map)?;
-    let from = format!("{SHM_DIR}/{tmp}");
-    let to = format!("{SHM_DIR}/{name}");
-    match rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        from.as_str(),
-        rustix::fs::CWD,
-        to.as_str(),
-        rustix::fs::RenameFlags::NOREPLACE,
-    ) {
-        Ok(()) => {
-            std::mem::forget(tmp_guard);
-            Ok(Some(map))
-        }
-        Err(rustix::io::Errno::EXIST) => Ok(None),
-        Err(e) => Err(Error::os("rename", &object, e.raw_os_error())),
+    if publish::rename_noreplace(&tmp, name, &object)? {
+        std::mem::forget(tmp_guard);
+        Ok(Some(map))
+    } else {
+        Ok(None)
     }
 }
 
@@ -155,8 +146,7 @@ pub(crate) fn open_mapping(name: &str, size: usize) -> Result<Mapping> {
     let object = format!("/{name}");
     validate_name(name, &object)?;
     let fd = shm_open(name, OpenMode::Open, true, 0, &object)?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", &object, e.raw_os_error()))?;
-    let actual = st.st_size.max(0) as usize;
+    let actual = posix::fstat(fd.as_fd(), &object)?.size as usize;
     if actual < size.max(1) {
         return Err(Error::corrupt(
             "open",
@@ -169,8 +159,7 @@ pub(crate) fn open_mapping(name: &str, size: usize) -> Result<Mapping> {
 }
 
 fn validate_name(name: &str, object: &str) -> Result<()> {
-    if name.is_empty() || name.contains('/') || name.len() > 200 || name == "." || name == ".."
-    {
+    if name.is_empty() || name.contains('/') || name.len() > 200 || name == "." || name == ".." {
         return Err(Error::invalid(
             "open",
             object,

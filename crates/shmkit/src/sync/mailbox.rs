@@ -248,7 +248,10 @@ impl<'r> Mailbox<'r> {
             return Err(Error::corrupt(
                 "open",
                 &name,
-                format!("mailbox header size {} is not {KIND_HEADER_SIZE}", h.header_size),
+                format!(
+                    "mailbox header size {} is not {KIND_HEADER_SIZE}",
+                    h.header_size
+                ),
             ));
         }
         let capacity = region.atomic_u32(CAPACITY_OFFSET)?.load(Ordering::Relaxed) as usize;
@@ -336,7 +339,10 @@ impl<'r> Mailbox<'r> {
             return Err(MailboxError::Failed(Error::corrupt(
                 "recv",
                 self.region.object_name(),
-                format!("message length {len} exceeds the capacity {}", self.capacity),
+                format!(
+                    "message length {len} exceeds the capacity {}",
+                    self.capacity
+                ),
             )));
         }
         let data = self.region.read_vec(PAYLOAD_OFFSET, len)?;
@@ -417,8 +423,12 @@ mod tests {
             m.send(&[0; 200], None),
             Err(MailboxError::TooLarge { .. })
         ));
-        r.atomic_u32(LEN_OFFSET).unwrap().store(9999, Ordering::Relaxed);
-        r.atomic_u32(STATE_OFFSET).unwrap().store(FULL, Ordering::Relaxed);
+        r.atomic_u32(LEN_OFFSET)
+            .unwrap()
+            .store(9999, Ordering::Relaxed);
+        r.atomic_u32(STATE_OFFSET)
+            .unwrap()
+            .store(FULL, Ordering::Relaxed);
         assert!(matches!(m.recv(None), Err(MailboxError::Failed(_))));
     }
 }

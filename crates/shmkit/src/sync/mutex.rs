@@ -272,7 +272,10 @@ impl<T> fmt::Debug for Mutex<'_, T> {
         f.debug_struct("Mutex")
             .field("object", &self.region.object_name())
             .field("offset", &self.offset)
-            .field("state", &format_args!("{:#x}", self.state.load(Ordering::Relaxed)))
+            .field(
+                "state",
+                &format_args!("{:#x}", self.state.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }
@@ -364,8 +367,10 @@ impl<'r, T: bytemuck::Pod> Mutex<'r, T> {
     }
 
     fn acquired(&self, got: raw::Acquired, me: proc::ThreadId) -> Locked<MutexGuard<'_, 'r, T>> {
-        self.owner_tag
-            .store(((me.tid as u64) << 32) | (me.start & 0xffff_ffff), Ordering::Relaxed);
+        self.owner_tag.store(
+            ((me.tid as u64) << 32) | (me.start & 0xffff_ffff),
+            Ordering::Relaxed,
+        );
         let g = MutexGuard {
             mutex: self,
             inconsistent: got == raw::Acquired::OwnerDied,
@@ -399,7 +404,6 @@ impl<'r, T: bytemuck::Pod> Mutex<'r, T> {
         self.state.wake(u32::MAX >> 1);
         Ok(())
     }
-
 }
 
 /// Proof that the calling thread holds a [`Mutex`]; unlocks on drop. Gives copy access
@@ -428,7 +432,9 @@ impl<'m, 'r, T: bytemuck::Pod> MutexGuard<'m, 'r, T> {
 
     /// Replaces the protected value.
     pub fn set(&self, value: T) -> Result<()> {
-        self.mutex.region.write(self.mutex.offset + DATA_OFFSET, &value)
+        self.mutex
+            .region
+            .write(self.mutex.offset + DATA_OFFSET, &value)
     }
 
     /// Reads the value, lets `f` change it, writes it back; returns what `f` returned.
@@ -597,10 +603,8 @@ mod loom_tests {
                 d1.store(true, Ordering::Relaxed);
                 got
             });
-            let got = raw::lock(&*w, 2, None, |tid| {
-                tid == 1 && dead.load(Ordering::Relaxed)
-            })
-            .unwrap();
+            let got =
+                raw::lock(&*w, 2, None, |tid| tid == 1 && dead.load(Ordering::Relaxed)).unwrap();
             if got == raw::Acquired::Clean {
                 raw::unlock(&*w);
             }

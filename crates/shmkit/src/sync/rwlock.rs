@@ -137,7 +137,10 @@ impl fmt::Debug for RwLock<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RwLock")
             .field("object", &self.name)
-            .field("state", &format_args!("{:#x}", self.state.load(Ordering::Relaxed)))
+            .field(
+                "state",
+                &format_args!("{:#x}", self.state.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }

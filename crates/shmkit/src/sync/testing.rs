@@ -10,7 +10,11 @@ pub(crate) struct Heap(Box<[AtomicU64]>);
 impl Heap {
     pub(crate) fn new(len: usize) -> Heap {
         // Allocate one extra word so that the first 16-byte aligned address fits.
-        Heap((0..len.div_ceil(8) + 2).map(|_| AtomicU64::new(0)).collect())
+        Heap(
+            (0..len.div_ceil(8) + 2)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
     }
     fn base(&self) -> *mut u8 {
         let p = self.0.as_ptr() as *mut u8;

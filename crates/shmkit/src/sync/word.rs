@@ -76,7 +76,7 @@ impl Word for AtomicU32 {
 /// wake, as in the kernel). A bounded wait blocks like an unbounded one unless the word
 /// was made with [`LoomWord::with_timeouts`], in which case it returns `TimedOut` at once
 /// (after a yield), which models a slice that ended with nobody waking it.
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 #[derive(Debug)]
 pub(crate) struct LoomWord {
     value: loom::sync::atomic::AtomicU32,
@@ -85,7 +85,7 @@ pub(crate) struct LoomWord {
     timeouts: bool,
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 impl LoomWord {
     pub(crate) fn new(v: u32) -> Self {
         Self::make(v, false)
@@ -103,7 +103,7 @@ impl LoomWord {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 impl Word for LoomWord {
     fn load(&self, order: Ordering) -> u32 {
         self.value.load(order)

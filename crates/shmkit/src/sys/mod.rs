@@ -6,7 +6,8 @@
 //! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm,
 //! fstat/fchmod/fchown/ftruncate/fallocate, memfd and seals, SCM_RIGHTS), `sysv`
 //! (shmget/shmat/shmdt/shmctl), `users` (user and group names), `proc` (thread ids and liveness),
-//! `sem` (System V semaphore sets), `psem` (POSIX named semaphores).
+//! `sem` (System V semaphore sets), `psem` (POSIX named semaphores), `publish`
+//! (renaming a laid-out object into place).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
 pub mod futex;
@@ -14,6 +15,7 @@ pub mod mmap;
 pub mod posix;
 pub mod proc;
 pub mod psem;
+pub mod publish;
 pub mod sem;
 pub mod sysv;
 pub mod users;

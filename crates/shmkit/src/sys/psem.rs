@@ -94,8 +94,7 @@ impl RawSem {
             None => None,
             Some(d) => {
                 let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-                let total = Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-                    .saturating_add(d);
+                let total = Duration::new(now.tv_sec as u64, now.tv_nsec as u32).saturating_add(d);
                 Some(libc::timespec {
                     tv_sec: total.as_secs().min(i64::MAX as u64) as libc::time_t,
                     tv_nsec: total.subsec_nanos() as _,
@@ -107,9 +106,7 @@ impl RawSem {
                 // SAFETY: ptr is a live semaphore from sem_open.
                 None => unsafe { libc::sem_wait(self.ptr.as_ptr()) },
                 // SAFETY: as above; `t` is a live timespec.
-                Some(t) => unsafe {
-                    sem_clockwait(self.ptr.as_ptr(), libc::CLOCK_MONOTONIC, t)
-                },
+                Some(t) => unsafe { sem_clockwait(self.ptr.as_ptr(), libc::CLOCK_MONOTONIC, t) },
             };
             if rc == 0 {
                 return Ok(true);

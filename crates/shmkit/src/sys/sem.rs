@@ -90,7 +90,11 @@ pub fn semop(id: i32, ops: &[SemOp], timeout: Option<Duration>, object: &str) ->
         )
     };
     if rc < 0 {
-        let op = if timeout.is_some() { "semtimedop" } else { "semop" };
+        let op = if timeout.is_some() {
+            "semtimedop"
+        } else {
+            "semop"
+        };
         Err(Error::os(op, object, super::errno()))
     } else {
         Ok(())

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sysv::Key;
-pub use crate::sys::sem::{SemOp, SemStat};
 use crate::sys::sem as sys;
+pub use crate::sys::sem::{SemOp, SemStat};
+use crate::sysv::Key;
 
 /// The largest value a semaphore can hold (Linux SEMVMX, include/uapi/linux/sem.h).
 pub const SEMVMX: i32 = 32767;
@@ -160,7 +160,10 @@ impl SemSet {
             return Err(Error::invalid(
                 "semctl",
                 &self.object,
-                format!("SETALL needs {n} values (one per semaphore), not {}", values.len()),
+                format!(
+                    "SETALL needs {n} values (one per semaphore), not {}",
+                    values.len()
+                ),
             ));
         }
         for v in values {

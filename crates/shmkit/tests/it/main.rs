@@ -4,5 +4,5 @@
 
 mod posix;
 mod support;
-mod sysv;
 mod sync;
+mod sysv;

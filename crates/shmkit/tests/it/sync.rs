@@ -76,14 +76,20 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let start = {
-            let mut g = m.lock_timeout(DEADLINE).expect("lock before kill").into_guard();
+            let mut g = m
+                .lock_timeout(DEADLINE)
+                .expect("lock before kill")
+                .into_guard();
             g.mark_consistent();
             g.get().unwrap().acquisitions
         };
         let target = start + 1 + seed % 500;
         let t0 = Instant::now();
         loop {
-            let mut g = m.lock_timeout(DEADLINE).expect("lock while child runs").into_guard();
+            let mut g = m
+                .lock_timeout(DEADLINE)
+                .expect("lock while child runs")
+                .into_guard();
             g.mark_consistent();
             if g.get().unwrap().acquisitions >= target {
                 break;
@@ -111,7 +117,10 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
         }
         assert!(t0.elapsed() < Duration::from_secs(20));
     }
-    assert!(owner_died > 0, "no kill landed while the child held the lock");
+    assert!(
+        owner_died > 0,
+        "no kill landed while the child held the lock"
+    );
     let g = m.lock().unwrap().into_guard();
     assert_eq!(g.get().unwrap().owner_deaths, owner_died);
 }
@@ -141,7 +150,11 @@ fn not_recoverable_after_unrepaired_owner_death() {
     let _g = PosixGuard(name.clone());
     let lock = LockObject::open_or_create(&name, 0o600, Duration::from_secs(5)).unwrap();
     let m = lock.mutex().unwrap();
-    let out = run_child("sync::child_lock_and_exit", &[("SYNC_NAME", &name)], DEADLINE);
+    let out = run_child(
+        "sync::child_lock_and_exit",
+        &[("SYNC_NAME", &name)],
+        DEADLINE,
+    );
     assert_success(&out, "child that exits holding the lock");
     let g = m.lock_timeout(Duration::from_secs(20)).unwrap();
     assert!(g.owner_died());
@@ -176,7 +189,10 @@ fn sem_undo_restores_after_kill() {
     let key = unique_key();
     let set = SemGuard(SemSet::get(key, 2, Create::Exclusive, 0o600).unwrap());
     set.0.set_value(0, 1).unwrap();
-    let mut child = spawn_child("sync::child_take_with_undo", &[("SYNC_KEY", &key.to_string())]);
+    let mut child = spawn_child(
+        "sync::child_take_with_undo",
+        &[("SYNC_KEY", &key.to_string())],
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let took = lines.any(|l| l.map(|l| l.contains("taken")).unwrap_or(false));
     assert!(took, "the child did not take the semaphore");
@@ -211,8 +227,16 @@ fn sysv_ops_are_atomic_and_time_out() {
     let e = s
         .op(
             &[
-                SemOp { num: 0, op: -1, flags: 0 },
-                SemOp { num: 1, op: -1, flags: shmkit::sysv::sem::IPC_NOWAIT },
+                SemOp {
+                    num: 0,
+                    op: -1,
+                    flags: 0,
+                },
+                SemOp {
+                    num: 1,
+                    op: -1,
+                    flags: shmkit::sysv::sem::IPC_NOWAIT,
+                },
             ],
             None,
         )
@@ -220,14 +244,24 @@ fn sysv_ops_are_atomic_and_time_out() {
     assert_eq!(e.kind(), ErrorKind::WouldBlock);
     assert_eq!(s.values().unwrap(), vec![1, 0, 5]);
     let t0 = Instant::now();
-    let e = s.add(1, -1, 0, Some(Duration::from_millis(50))).unwrap_err();
+    let e = s
+        .add(1, -1, 0, Some(Duration::from_millis(50)))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
     assert!(t0.elapsed() >= Duration::from_millis(50));
     assert!(t0.elapsed() < Duration::from_secs(10));
     s.op(
         &[
-            SemOp { num: 0, op: -1, flags: 0 },
-            SemOp { num: 2, op: 2, flags: 0 },
+            SemOp {
+                num: 0,
+                op: -1,
+                flags: 0,
+            },
+            SemOp {
+                num: 2,
+                op: 2,
+                flags: 0,
+            },
         ],
         None,
     )
@@ -247,13 +281,18 @@ fn sysv_bad_input_gives_clear_errors() {
     let key = unique_key();
     let e = SemSet::get(key, 0, Create::Open, 0).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains(&format!("{:#010x}", key as u32)), "{e}");
+    assert!(
+        e.to_string().contains(&format!("{:#010x}", key as u32)),
+        "{e}"
+    );
     let set = SemGuard(SemSet::get(key, 2, Create::Exclusive, 0o600).unwrap());
     let e = SemSet::get(key, 5, Create::Open, 0).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("nsems"), "{e}");
     assert_eq!(
-        SemSet::get(key, 2, Create::Exclusive, 0o600).unwrap_err().kind(),
+        SemSet::get(key, 2, Create::Exclusive, 0o600)
+            .unwrap_err()
+            .kind(),
         ErrorKind::AlreadyExists
     );
     let e = set.0.set_value(0, SEMVMX + 1).unwrap_err();
@@ -327,7 +366,9 @@ fn named_semaphore_across_processes_and_timeouts() {
     });
     let s = NamedSemaphore::create(&name, 0o600, 0, true).unwrap();
     assert_eq!(
-        NamedSemaphore::create(&name, 0o600, 0, true).unwrap_err().kind(),
+        NamedSemaphore::create(&name, 0o600, 0, true)
+            .unwrap_err()
+            .kind(),
         ErrorKind::AlreadyExists
     );
     assert!(!s.try_wait().unwrap());

@@ -43,7 +43,9 @@ pub fn tour(t: &Tour) -> Result<()> {
     )?;
     for i in 1..=ROUNDS {
         let msg = format!("question {i}: what is {i} squared?");
-        t.say(format!("send \"{msg}\" (blocks until the peer has taken it)"));
+        t.say(format!(
+            "send \"{msg}\" (blocks until the peer has taken it)"
+        ));
         out_box
             .send(msg.as_bytes(), Some(DEADLINE))
             .with_context(|| format!("sending to /{to_peer}"))?;
@@ -87,7 +89,10 @@ pub fn peer(args: &[String]) -> Result<()> {
             .nth(1)
             .and_then(|w| w.trim_end_matches(':').parse().ok())
             .unwrap_or(0);
-        outbox.send(format!("{n} squared is {}", n * n).as_bytes(), Some(DEADLINE))?;
+        outbox.send(
+            format!("{n} squared is {}", n * n).as_bytes(),
+            Some(DEADLINE),
+        )?;
     }
     let lock = LockObject::open(lock_name, DEADLINE)?;
     let m = lock.mutex()?;
