@@ -174,6 +174,28 @@ fn sysv_semaphore_across_processes() {
 }
 
 #[test]
+fn private_set_by_id() {
+    let id = ok(&["sem", "create", "private", "--count", "3", "--value", "2"]);
+    let id: i32 = id.trim().parse().unwrap();
+    let obj = format!("id:{id}");
+    struct IdGuard(i32);
+    impl Drop for IdGuard {
+        fn drop(&mut self) {
+            if let Ok(s) = SemSet::from_id(self.0) {
+                let _ = s.remove();
+            }
+        }
+    }
+    let _g = IdGuard(id);
+    assert_eq!(ok(&["sem", "get", &obj, "--all"]), "2\n2\n2\n");
+    let info = ok(&["sem", "info", &obj]);
+    assert!(info.contains("key 0x00000000"), "{info}");
+    ok(&["sem", "rm", &obj]);
+    let err = fails(&["sem", "info", &obj], 1);
+    assert!(err.contains(&obj), "{err}");
+}
+
+#[test]
 fn posix_semaphore_across_processes() {
     let name = unique("sem");
     let _g = PathGuard(format!("/dev/shm/sem.{name}"));

@@ -198,6 +198,17 @@ fn sem_undo_restores_after_kill() {
     assert!(took, "the child did not take the semaphore");
     assert_eq!(set.0.value(0).unwrap(), 0);
     assert_eq!(set.0.last_pid(0).unwrap(), child.id() as i32);
+    // The child now blocks on semaphore 1: GETNCNT sees it (a bounded poll on the
+    // kernel's count; the child gives no other signal once it sleeps).
+    let t0 = Instant::now();
+    while set.0.waiting_for_increase(1).unwrap() != 1 {
+        assert!(
+            t0.elapsed() < DEADLINE,
+            "the child never waited on semaphore 1"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(set.0.waiting_for_zero(1).unwrap(), 0);
     child.kill().unwrap();
     wait_timeout(&mut child, DEADLINE).expect("killed child exits");
     assert_eq!(set.0.value(0).unwrap(), 1, "SEM_UNDO gave the unit back");
