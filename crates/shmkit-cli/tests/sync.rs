@@ -287,6 +287,25 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // SIGTERM to the holder is passed to its command; the lock is released cleanly.
+    let mut holder = Command::new(SHMKIT)
+        .args(["lock", &obj, "--", "sh", "-c", "echo held; exec cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "held");
+    let pid = rustix::process::Pid::from_raw(holder.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let _stdin = holder.stdin.take();
+    let out = finish(holder, "terminated holder");
+    assert_eq!(out.status.code(), Some(128 + 15));
+    let out = shmkit(&["lock", &obj, "--timeout", "30s", "--", "true"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
     fails(&["lock", "key:5", "--", "true"], 2);
     fails(&["lock", &obj, "--timeout", "soon", "--", "true"], 2);
     let err = fails(&["lock", &obj, "--", "/nonexistent/program"], 1);

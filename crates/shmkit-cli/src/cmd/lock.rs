@@ -5,6 +5,7 @@
 //! that the previous holder died.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -16,6 +17,9 @@ use crate::object::ObjectSpec;
 use crate::report::{self, Usage};
 use crate::value::{parse_duration, parse_mode};
 
+/// The running command's pid (0: none), for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
 /// Arguments of `shmkit lock`.
 #[derive(Args, Debug)]
 #[command(
@@ -24,7 +28,9 @@ one uses it any more. If a holder is killed, the next 'shmkit lock' notices with
 fraction of a second, says so on stderr, and runs its command. The lock is held by the \
 shmkit process: if it is killed, the command it started may still be running.\n\
 Exit status: the command's (128+N if a signal N ended it), 1 if the lock could not be \
-taken (timeout, not recoverable) or the command could not be started, 2 on usage errors.\n\
+taken (timeout, not recoverable) or the command could not be started, 2 on usage errors. \
+Ctrl-C, SIGTERM and SIGHUP are passed on to the command as SIGTERM; the lock is released \
+when it has ended.\n\
 Example:\n  shmkit lock /backup --timeout 30s -- rsync -a src/ dst/"
 )]
 pub struct LockArgs {
@@ -114,7 +120,24 @@ pub fn run(a: LockArgs) -> Result<()> {
         d.holder_pid = std::process::id();
     });
 
-    let status = Command::new(&a.command[0]).args(&a.command[1..]).status();
+    // Ctrl-C, SIGTERM and SIGHUP are passed to the command as SIGTERM; the lock is
+    // released once the command has ended, so that an interrupted run does not leave
+    // the next holder an "owner died" warning.
+    let _ = ctrlc::set_handler(|| {
+        let pid = CHILD.load(Ordering::Relaxed);
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    });
+    let status = Command::new(&a.command[0])
+        .args(&a.command[1..])
+        .spawn()
+        .and_then(|mut child| {
+            CHILD.store(child.id() as i32, Ordering::Relaxed);
+            let st = child.wait();
+            CHILD.store(0, Ordering::Relaxed);
+            st
+        });
     drop(guard);
     let status = match status {
         Ok(s) => s,

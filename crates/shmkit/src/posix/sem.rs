@@ -1,9 +1,10 @@
 //! POSIX named semaphores ([`NamedSemaphore`]): `/dev/shm/sem.NAME`, opened or created
 //! with a mode and an initial value; post, wait, try-wait, timed wait, value, unlink.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys::psem::{self, RawSem};
 
 /// The largest value (SEM_VALUE_MAX).
@@ -43,8 +44,9 @@ impl NamedSemaphore {
         })
     }
 
-    /// Creates a semaphore with `mode` and `value`; with `exclusive`, fails if it
-    /// exists, otherwise opens an existing one (whose value stays).
+    /// Creates a semaphore with exactly the permission bits `mode` (no umask) and
+    /// `value`; with `exclusive`, fails if it exists, otherwise opens an existing one
+    /// (whose mode and value stay).
     pub fn create(name: &str, mode: u32, value: u32, exclusive: bool) -> Result<NamedSemaphore> {
         let n = bare(name)?;
         if value > SEM_VALUE_MAX {
@@ -54,8 +56,21 @@ impl NamedSemaphore {
                 format!("value {value} exceeds SEM_VALUE_MAX {SEM_VALUE_MAX}"),
             ));
         }
-        let flags = libc::O_CREAT | if exclusive { libc::O_EXCL } else { 0 };
-        let raw = psem::open(n, flags, mode & 0o777, value, &object(n))?;
+        let obj = object(n);
+        // Create exclusively first, so that we know whether this call created it: only
+        // then are the permission bits set exactly (sem_open applies the umask).
+        let raw = match psem::open(n, libc::O_CREAT | libc::O_EXCL, mode & 0o777, value, &obj) {
+            Ok(raw) => {
+                let path = format!("/dev/shm/sem.{n}");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))
+                    .map_err(|e| Error::from_io("chmod", &obj, e))?;
+                raw
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !exclusive => {
+                psem::open(n, 0, 0, 0, &obj)?
+            }
+            Err(e) => return Err(e),
+        };
         Ok(NamedSemaphore {
             raw,
             name: n.to_string(),

@@ -185,6 +185,10 @@ pub(crate) mod raw {
 pub struct Mailbox<'r> {
     region: &'r (dyn Region + Sync),
     state: &'r AtomicU32,
+    len: &'r AtomicU32,
+    writer_pid: &'r AtomicU32,
+    reader_pid: &'r AtomicU32,
+    delivered: &'r AtomicU32,
     capacity: usize,
 }
 
@@ -268,6 +272,10 @@ impl<'r> Mailbox<'r> {
         Ok(Mailbox {
             region,
             state: region.atomic_u32(STATE_OFFSET)?,
+            len: region.atomic_u32(LEN_OFFSET)?,
+            writer_pid: region.atomic_u32(WRITER_PID_OFFSET)?,
+            reader_pid: region.atomic_u32(READER_PID_OFFSET)?,
+            delivered: region.atomic_u32(DELIVERED_OFFSET)?,
             capacity,
         })
     }
@@ -278,15 +286,12 @@ impl<'r> Mailbox<'r> {
     }
 
     /// Messages delivered so far.
-    pub fn delivered(&self) -> Result<u32> {
-        Ok(self
-            .region
-            .atomic_u32(DELIVERED_OFFSET)?
-            .load(Ordering::Relaxed))
+    pub fn delivered(&self) -> u32 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
-    fn peer_dead(&self, offset: usize) -> Option<u32> {
-        let pid = self.region.atomic_u32(offset).ok()?.load(Ordering::Relaxed);
+    fn peer_dead(peer: &AtomicU32) -> Option<u32> {
+        let pid = peer.load(Ordering::Relaxed);
         (pid != 0 && pid != std::process::id() && !proc::is_alive(pid, None)).then_some(pid)
     }
 
@@ -300,19 +305,15 @@ impl<'r> Mailbox<'r> {
             });
         }
         let deadline = word::deadline(timeout);
-        self.region
-            .atomic_u32(WRITER_PID_OFFSET)?
-            .store(std::process::id(), Ordering::Relaxed);
+        self.writer_pid.store(std::process::id(), Ordering::Relaxed);
         raw::wait_while(self.state, FULL, deadline, || {
-            self.peer_dead(READER_PID_OFFSET)
+            Self::peer_dead(self.reader_pid)
         })?;
         self.region.write_at(PAYLOAD_OFFSET, data)?;
-        self.region
-            .atomic_u32(LEN_OFFSET)?
-            .store(data.len() as u32, Ordering::Relaxed);
+        self.len.store(data.len() as u32, Ordering::Relaxed);
         raw::put(self.state);
         raw::wait_while(self.state, FULL, deadline, || {
-            self.peer_dead(READER_PID_OFFSET)
+            Self::peer_dead(self.reader_pid)
         })
     }
 
@@ -320,11 +321,9 @@ impl<'r> Mailbox<'r> {
     /// out of the slot and returns it.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, MailboxError> {
         let deadline = word::deadline(timeout);
-        self.region
-            .atomic_u32(READER_PID_OFFSET)?
-            .store(std::process::id(), Ordering::Relaxed);
+        self.reader_pid.store(std::process::id(), Ordering::Relaxed);
         raw::wait_while(self.state, EMPTY, deadline, || {
-            self.peer_dead(WRITER_PID_OFFSET)
+            Self::peer_dead(self.writer_pid)
         })?;
         let state = self.state.load(Ordering::Relaxed);
         if state != FULL {
@@ -334,7 +333,7 @@ impl<'r> Mailbox<'r> {
                 format!("the state word holds {state}, not 0 (empty) or 1 (full)"),
             )));
         }
-        let len = self.region.atomic_u32(LEN_OFFSET)?.load(Ordering::Relaxed) as usize;
+        let len = self.len.load(Ordering::Relaxed) as usize;
         if len > self.capacity {
             return Err(MailboxError::Failed(Error::corrupt(
                 "recv",
@@ -346,9 +345,7 @@ impl<'r> Mailbox<'r> {
             )));
         }
         let data = self.region.read_vec(PAYLOAD_OFFSET, len)?;
-        self.region
-            .atomic_u32(DELIVERED_OFFSET)?
-            .fetch_add(1, Ordering::Relaxed);
+        self.delivered.fetch_add(1, Ordering::Relaxed);
         raw::take(self.state);
         Ok(data)
     }
@@ -414,7 +411,7 @@ mod tests {
                 assert_eq!(v, i.to_le_bytes());
             }
         });
-        assert_eq!(m.delivered().unwrap(), 50);
+        assert_eq!(m.delivered(), 50);
         assert!(matches!(
             m.recv(Some(Duration::from_millis(10))),
             Err(MailboxError::TimedOut)
