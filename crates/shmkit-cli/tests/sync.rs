@@ -304,7 +304,11 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
     assert_eq!(out.status.code(), Some(128 + 15));
     let out = shmkit(&["lock", &obj, "--timeout", "30s", "--", "true"]);
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     fails(&["lock", "key:5", "--", "true"], 2);
     fails(&["lock", &obj, "--timeout", "soon", "--", "true"], 2);
