@@ -310,6 +310,16 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Objects that are not lock objects are refused with a reason.
+    let other = unique("notalock");
+    let _g2 = PathGuard(format!("/dev/shm/{other}"));
+    std::fs::write(format!("/dev/shm/{other}"), vec![0u8; 4096]).unwrap();
+    let err = fails(&["lock", &format!("/{other}"), "--", "true"], 1);
+    assert!(err.contains("not a shmkit lock"), "{err}");
+    std::fs::write(format!("/dev/shm/{other}"), b"tiny").unwrap();
+    let err = fails(&["lock", &format!("/{other}"), "--", "true"], 1);
+    assert!(err.contains("too small"), "{err}");
+
     fails(&["lock", "key:5", "--", "true"], 2);
     fails(&["lock", &obj, "--timeout", "soon", "--", "true"], 2);
     let err = fails(&["lock", &obj, "--", "/nonexistent/program"], 1);

@@ -6,7 +6,6 @@
 
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
@@ -69,7 +68,7 @@ pub fn run(a: LockArgs) -> Result<()> {
     let mode = usage(parse_mode(&a.mode))?;
     let object = format!("/{name}");
 
-    let lock = match LockObject::open_or_create(&name, mode, Duration::from_secs(10)) {
+    let lock = match LockObject::open_or_create(&name, mode) {
         Ok(l) => l,
         Err(e) => return Err(super::failed("lock", &object, &e).into()),
     };

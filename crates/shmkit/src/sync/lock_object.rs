@@ -16,14 +16,16 @@
 //!
 //! Creation cannot race with opening: the creator lays the object out under a temporary
 //! name and renames it into place with `RENAME_NOREPLACE`; an opener therefore always
-//! sees a complete object (the ready word is still checked).
+//! sees a complete object (the ready word is still checked, and an object whose header
+//! is empty is reported as not being a lock). A crash between the two steps leaves the
+//! temporary `/dev/shm/NAME.tmp.PID` behind; nothing else uses it.
 
 use std::os::fd::AsFd;
-use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{self, Layout, ObjectKind, HEADER_SIZE};
 use crate::posix::Mapping;
+use crate::region::Region;
 use crate::sync::mutex::Mutex;
 use crate::sys::posix::{self, shm_open, shm_unlink, OpenMode};
 use crate::sys::publish;
@@ -60,10 +62,9 @@ pub struct LockObject {
 
 impl LockObject {
     /// Opens the lock object `name` (without the leading slash), creating it with mode
-    /// `perm` if it does not exist. Waits at most `timeout` for a creator that is still
-    /// laying it out.
-    pub fn open_or_create(name: &str, perm: u32, timeout: Duration) -> Result<LockObject> {
-        match Self::open(name, timeout) {
+    /// `perm` if it does not exist.
+    pub fn open_or_create(name: &str, perm: u32) -> Result<LockObject> {
+        match Self::open(name) {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             other => return other,
         }
@@ -82,14 +83,14 @@ impl LockObject {
         };
         match create_published(name, TOTAL_SIZE, perm, init)? {
             Some(map) => Ok(LockObject { map, created: true }),
-            None => Self::open(name, timeout),
+            None => Self::open(name),
         }
     }
 
     /// Opens an existing lock object.
-    pub fn open(name: &str, timeout: Duration) -> Result<LockObject> {
+    pub fn open(name: &str) -> Result<LockObject> {
         let map = open_mapping(name, TOTAL_SIZE)?;
-        header::wait_ready(&map, ObjectKind::LOCK, VERSION, timeout)?;
+        validate_published(&map, ObjectKind::LOCK, VERSION)?;
         Ok(LockObject {
             map,
             created: false,
@@ -156,6 +157,19 @@ pub(crate) fn open_mapping(name: &str, size: usize) -> Result<Mapping> {
     }
     let len = if size == 0 { actual } else { size };
     Mapping::new(fd, 0, len, true, true, object)
+}
+
+/// Validates the header of an object published by [`create_published`]: it is complete
+/// by construction, so an empty header means the object is something else.
+pub(crate) fn validate_published(map: &Mapping, kind: ObjectKind, version: u16) -> Result<()> {
+    match header::validate(map, kind, version) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Err(Error::corrupt(
+            "open",
+            map.object_name(),
+            format!("not a shmkit {} (its header is empty)", kind.name()),
+        )),
+        other => other.map(drop),
+    }
 }
 
 fn validate_name(name: &str, object: &str) -> Result<()> {

@@ -296,7 +296,8 @@ impl<'r> Mailbox<'r> {
     }
 
     /// Puts `data` in the slot once it is free, and waits until the reader has taken
-    /// it; at most `timeout` in all (`None`: as long as it takes).
+    /// it; at most `timeout` in all (`None`: as long as it takes). A timeout (or a dead
+    /// reader) after the message was placed leaves it in the slot for the next reader.
     pub fn send(&self, data: &[u8], timeout: Option<Duration>) -> Result<(), MailboxError> {
         if data.len() > self.capacity {
             return Err(MailboxError::TooLarge {
@@ -367,14 +368,15 @@ impl MailboxObject {
             Mailbox::create(m).map(drop)
         })? {
             Some(map) => Ok(MailboxObject { map }),
-            None => Err(Error::os("create", format!("/{name}"), libc::EEXIST)),
+            None => Err(Error::os("shm_open", format!("/{name}"), libc::EEXIST)),
         }
     }
 
-    /// Opens an existing mailbox object, waiting up to `timeout` for its creator.
-    pub fn open(name: &str, timeout: Duration) -> Result<MailboxObject> {
+    /// Opens an existing mailbox object.
+    pub fn open(name: &str) -> Result<MailboxObject> {
         let map = super::lock_object::open_mapping(name, 0)?;
-        Mailbox::open(&map, timeout)?;
+        super::lock_object::validate_published(&map, ObjectKind::MAILBOX, VERSION)?;
+        Mailbox::open(&map, Duration::ZERO)?;
         Ok(MailboxObject { map })
     }
 

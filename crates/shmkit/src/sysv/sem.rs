@@ -118,6 +118,9 @@ impl SemSet {
                         format!("not possible within {timeout:?}"),
                     ))
                 }
+                Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                    return Err(e.with_hint("the operation would have to wait (IPC_NOWAIT)"))
+                }
                 Err(e) if e.errno() == Some(libc::EFBIG) => {
                     return Err(e.with_hint("a semaphore number is past the end of the set"))
                 }

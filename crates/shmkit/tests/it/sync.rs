@@ -26,7 +26,7 @@ fn env(name: &str) -> String {
 fn processes_increment_exactly_n_times_m() {
     let name = unique_name("count");
     let _g = PosixGuard(name.clone());
-    let lock = LockObject::open_or_create(&name, 0o600, Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open_or_create(&name, 0o600).unwrap();
     assert!(lock.created());
     const N: usize = 4;
     const M: usize = 2000;
@@ -53,7 +53,7 @@ fn child_increment() {
     if !is_child() {
         return;
     }
-    let lock = LockObject::open(&env("SYNC_NAME"), Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open(&env("SYNC_NAME")).unwrap();
     let m = lock.mutex().unwrap();
     for _ in 0..env("SYNC_M").parse::<usize>().unwrap() {
         let g = m.lock().unwrap().into_guard();
@@ -65,7 +65,7 @@ fn child_increment() {
 fn sigkilled_holder_leaves_owner_died_never_a_hang() {
     let name = unique_name("kill");
     let _g = PosixGuard(name.clone());
-    let lock = LockObject::open_or_create(&name, 0o600, Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open_or_create(&name, 0o600).unwrap();
     let m = lock.mutex().unwrap();
     let mut owner_died = 0;
     let mut seed = std::process::id() as u64 | 1;
@@ -131,7 +131,7 @@ fn child_hold_forever() {
     if !is_child() {
         return;
     }
-    let lock = LockObject::open(&env("SYNC_NAME"), Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open(&env("SYNC_NAME")).unwrap();
     let m = lock.mutex().unwrap();
     let t0 = Instant::now();
     // Runs until killed (bounded, so that a lost parent cannot leave it forever).
@@ -148,7 +148,7 @@ fn child_hold_forever() {
 fn not_recoverable_after_unrepaired_owner_death() {
     let name = unique_name("unrec");
     let _g = PosixGuard(name.clone());
-    let lock = LockObject::open_or_create(&name, 0o600, Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open_or_create(&name, 0o600).unwrap();
     let m = lock.mutex().unwrap();
     let out = run_child(
         "sync::child_lock_and_exit",
@@ -171,7 +171,7 @@ fn child_lock_and_exit() {
     if !is_child() {
         return;
     }
-    let lock = LockObject::open(&env("SYNC_NAME"), Duration::from_secs(5)).unwrap();
+    let lock = LockObject::open(&env("SYNC_NAME")).unwrap();
     let m = lock.mutex().unwrap();
     std::mem::forget(m.lock().unwrap());
     std::process::exit(0);
@@ -560,7 +560,7 @@ fn child_read_one() {
     if !is_child() {
         return;
     }
-    let obj = MailboxObject::open(&env("SYNC_NAME"), Duration::from_secs(5)).unwrap();
+    let obj = MailboxObject::open(&env("SYNC_NAME")).unwrap();
     let m = obj.mailbox().unwrap().recv(Some(DEADLINE)).unwrap();
     assert_eq!(m, b"one");
 }

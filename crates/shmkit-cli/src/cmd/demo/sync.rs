@@ -34,7 +34,7 @@ pub fn tour(t: &Tour) -> Result<()> {
          state word (EMPTY/FULL), and a {}-byte slot each",
         out_box.capacity()
     ));
-    let lock = LockObject::open_or_create(&lock_name, 0o600, DEADLINE)?;
+    let lock = LockObject::open_or_create(&lock_name, 0o600)?;
     t.say(format!("a robust lock object /{lock_name}"));
 
     let peer = t.spawn_peer(
@@ -77,8 +77,8 @@ pub fn peer(args: &[String]) -> Result<()> {
     let [to_peer, from_peer, lock_name] = args else {
         bail!("sync peer: expected OUT BACK LOCK, got {args:?}");
     };
-    let inbox = MailboxObject::open(to_peer, DEADLINE)?;
-    let outbox = MailboxObject::open(from_peer, DEADLINE)?;
+    let inbox = MailboxObject::open(to_peer)?;
+    let outbox = MailboxObject::open(from_peer)?;
     let (inbox, outbox) = (inbox.mailbox()?, outbox.mailbox()?);
     for _ in 0..ROUNDS {
         let q = inbox.recv(Some(DEADLINE))?;
@@ -94,7 +94,7 @@ pub fn peer(args: &[String]) -> Result<()> {
             Some(DEADLINE),
         )?;
     }
-    let lock = LockObject::open(lock_name, DEADLINE)?;
+    let lock = LockObject::open(lock_name)?;
     let m = lock.mutex()?;
     let g = m.lock_timeout(DEADLINE)?.into_guard();
     g.update(|d| d.holder_pid = std::process::id())?;
