@@ -564,3 +564,80 @@ fn child_read_one() {
     let m = obj.mailbox().unwrap().recv(Some(DEADLINE)).unwrap();
     assert_eq!(m, b"one");
 }
+
+/// Offsets of the primitives in the region shared by `primitives_across_processes`.
+const MUTEX_AT: usize = 0;
+const CONDVAR_AT: usize = 64;
+const SEM_AT: usize = 128;
+const EVENT_AT: usize = 192;
+const RWLOCK_AT: usize = 256;
+
+#[test]
+fn primitives_across_processes() {
+    use shmkit::posix::{PosixShm, ShmName};
+    use shmkit::sync::{Condvar, Event, Mutex, Reset, RwLock, Semaphore};
+    let name = unique_name("prims");
+    let _g = PosixGuard(name.clone());
+    let shm = PosixShm::create(&ShmName::new(&format!("/{name}")).unwrap(), 4096).unwrap();
+    let map = shm.map().unwrap();
+    let m = Mutex::<u32>::init(&map, MUTEX_AT, 0).unwrap();
+    let cv = Condvar::init(&map, CONDVAR_AT).unwrap();
+    let sem = Semaphore::init(&map, SEM_AT, 0).unwrap();
+    let ev = Event::init(&map, EVENT_AT, Reset::Manual).unwrap();
+    let rw = RwLock::init(&map, RWLOCK_AT).unwrap();
+    let writing = rw.write();
+    let child = spawn_child("sync::child_primitives", &[("SYNC_NAME", &name)]);
+    // The child posts three units, then waits for the event.
+    for _ in 0..3 {
+        assert!(sem.wait_timeout(DEADLINE), "no unit from the child");
+    }
+    // It is blocked on the rwlock we hold for writing; release it.
+    drop(writing);
+    ev.set();
+    // Then it sets the value under the mutex and notifies the condvar.
+    let mut g = m.lock_timeout(DEADLINE).unwrap().into_guard();
+    let t0 = Instant::now();
+    while g.get().unwrap() != 42 {
+        assert!(t0.elapsed() < DEADLINE, "no notification from the child");
+        g = cv
+            .wait_timeout(g, Duration::from_secs(1))
+            .unwrap()
+            .into_guard();
+    }
+    drop(g);
+    let out = wait_output(child, DEADLINE, "child using the primitives");
+    assert_success(&out, "child using the primitives");
+}
+
+#[test]
+#[ignore]
+fn child_primitives() {
+    use shmkit::posix::{Access, PosixShm, ShmName};
+    use shmkit::sync::{Condvar, Event, Mutex, RwLock, Semaphore};
+    if !is_child() {
+        return;
+    }
+    let shm = PosixShm::open(
+        &ShmName::new(&format!("/{}", env("SYNC_NAME"))).unwrap(),
+        Access::ReadWrite,
+    )
+    .unwrap();
+    let map = shm.map().unwrap();
+    let m = Mutex::<u32>::attach(&map, MUTEX_AT).unwrap();
+    let cv = Condvar::attach(&map, CONDVAR_AT).unwrap();
+    let sem = Semaphore::attach(&map, SEM_AT).unwrap();
+    let ev = Event::attach(&map, EVENT_AT).unwrap();
+    let rw = RwLock::attach(&map, RWLOCK_AT).unwrap();
+    for _ in 0..3 {
+        sem.post().unwrap();
+    }
+    assert!(
+        rw.read_timeout(DEADLINE).is_some(),
+        "the rwlock stayed held"
+    );
+    assert!(ev.wait_timeout(DEADLINE), "the event was never set");
+    let g = m.lock_timeout(DEADLINE).unwrap().into_guard();
+    g.set(42).unwrap();
+    drop(g);
+    cv.notify_all();
+}
