@@ -204,7 +204,10 @@ pub(crate) mod raw {
                     match w.compare_exchange(cur, new, Ordering::Acquire, Ordering::Relaxed) {
                         Ok(_) => return Ok(Acquired::OwnerDied),
                         Err(c) => {
+                            // Another waiter changed the word (set WAITERS, or took the
+                            // lock over first): look again at once.
                             cur = c;
+                            check_owner = true;
                             continue;
                         }
                     }

@@ -641,3 +641,27 @@ fn child_primitives() {
     drop(g);
     cv.notify_all();
 }
+
+#[test]
+fn mutex_in_a_sysv_segment() {
+    use shmkit::sync::Mutex;
+    use shmkit::sysv::{Key, Segment};
+    let seg = Segment::create(Key::PRIVATE, 4096).unwrap();
+    let _g = Cleanup(|| {
+        let _ = seg.remove();
+    });
+    let a = seg.attach().unwrap();
+    let m = Mutex::<u64>::init(&a, 1024, 0).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    let g = m.lock_timeout(DEADLINE).unwrap().into_guard();
+                    g.update(|v| *v += 1).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(m.try_lock().unwrap().into_guard().get().unwrap(), 3000);
+    assert!(Mutex::<u64>::attach(&a, 4096 - 8).is_err());
+}
