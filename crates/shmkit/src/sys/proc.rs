@@ -60,6 +60,12 @@ pub fn current_thread() -> ThreadId {
     id
 }
 
+/// Whether /proc is mounted and shows this process (checked once).
+pub fn proc_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| stat_of(std::process::id()).is_some())
+}
+
 /// What `/proc/<id>/stat` says about a thread or process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
@@ -87,11 +93,16 @@ fn parse_stat(text: &str) -> Option<Stat> {
 /// Whether thread (or process) `id` runs, and is the one whose start time has the low
 /// 32 bits `start_low` (`None`: unknown, any start time matches). Zombies and dead tasks
 /// count as gone. Only a missing `/proc/<id>` means gone: any other failure to read it
-/// (permissions, hidepid) counts as alive, so that a lock is never taken from a live
-/// owner.
+/// (permissions), or no /proc at all, counts as alive, so that a lock is never taken
+/// from a live owner. (`hidepid` mounts and separate PID namespaces hide live tasks:
+/// processes sharing a robust lock must see each other in /proc.)
 pub fn is_alive(id: u32, start_low: Option<u32>) -> bool {
     if id == 0 {
         return false;
+    }
+    if !proc_available() {
+        // Without /proc nothing can be known: never declare an owner dead.
+        return true;
     }
     let text = match std::fs::read_to_string(format!("/proc/{id}/stat")) {
         Ok(t) => t,
