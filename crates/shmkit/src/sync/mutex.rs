@@ -40,7 +40,10 @@
 //! existence of the TID.
 //!
 //! All users must share a PID namespace and see each other in /proc (no `hidepid`):
-//! an owner whose `/proc/TID` cannot be found counts as dead.
+//! an owner whose `/proc/TID` cannot be found counts as dead. Where /proc is not mounted
+//! at all, no owner is ever declared dead (the mutex is then not robust, but still
+//! excludes). The remaining blind spot is a TID reused within one slice by a new
+//! thread while `owner_tag` still names an older owner; pid_max makes that remote.
 
 use std::fmt;
 use std::marker::PhantomData;
