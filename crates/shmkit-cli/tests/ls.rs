@@ -84,6 +84,10 @@ fn demo_inspect_section_runs_and_cleans_up() {
         .output()
         .expect("run demo");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("no longer listed"), "{out}");
 }

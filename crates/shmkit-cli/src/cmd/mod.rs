@@ -16,9 +16,11 @@ pub mod create;
 pub mod demo;
 pub mod info;
 pub mod limits;
+pub mod lock;
 pub mod ls;
 pub mod read;
 pub mod rm;
+pub mod sem;
 pub mod wait;
 pub mod write;
 
@@ -41,6 +43,11 @@ pub enum Command {
     Chmod(chmod::ChmodArgs),
     /// Change the owner and/or group of objects.
     Chown(chown::ChownArgs),
+    /// System V semaphore sets and POSIX named semaphores: create, info, get, set, post,
+    /// wait, rm.
+    Sem(sem::SemArgs),
+    /// Run a command while holding a named robust lock (like flock(1)).
+    Lock(lock::LockArgs),
     /// List every IPC object: System V, POSIX, named semaphores, message queues, memfds.
     Ls(ls::LsArgs),
     /// Kernel IPC limits and what is in use.
@@ -67,6 +74,8 @@ impl Command {
             Command::Rm(_) => "rm",
             Command::Chmod(_) => "chmod",
             Command::Chown(_) => "chown",
+            Command::Sem(_) => "sem",
+            Command::Lock(_) => "lock",
             Command::Demo(_) => "demo",
             Command::Ls(_) => "ls",
             Command::Limits(_) => "limits",
@@ -88,6 +97,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Rm(a) => rm::run(a),
         Command::Chmod(a) => chmod::run(a),
         Command::Chown(a) => chown::run(a),
+        Command::Sem(a) => sem::run(a),
+        Command::Lock(a) => lock::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Limits(a) => limits::run(a),

@@ -5,4 +5,5 @@
 mod inspect;
 mod posix;
 mod support;
+mod sync;
 mod sysv;

@@ -16,6 +16,7 @@ use clap::Args;
 
 pub mod inspect;
 pub mod posix;
+pub mod sync;
 pub mod sysv;
 
 /// Arguments of `shmkit demo`.
@@ -67,6 +68,12 @@ pub const SECTIONS: &[Section] = &[
         title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
         tour: posix::tour,
         peer: posix::peer,
+    },
+    Section {
+        name: "sync",
+        title: "Synchronisation: a blocking mailbox each way, and a robust lock whose holder dies",
+        tour: sync::tour,
+        peer: sync::peer,
     },
     Section {
         name: "inspect",
