@@ -3,8 +3,8 @@
 //! An endpoint's owner word is `pid << 32 | start_time & 0xffff_ffff`, where the start
 //! time is field 22 of `/proc/<pid>/stat` (clock ticks since boot). Comparing the start
 //! time as well as the pid tells a dead process from a new one that reused its pid. A
-//! zombie counts as dead: it will never touch the channel again. Processes in another
-//! pid namespace cannot be checked and count as alive.
+//! zombie counts as dead: it will never touch the channel again. The reading of /proc
+//! is [`crate::sys::proc`]'s: processes sharing a channel must see each other there.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -24,36 +24,15 @@ pub(crate) fn pid_of(word: u64) -> u32 {
     (word >> 32) as u32
 }
 
-/// What `/proc/<pid>/stat` says: `Some((state, start_time))`, `None` if there is no
-/// such process.
-fn stat(pid: u32) -> Option<(u8, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.bytes().next()?;
-    // Fields 3.. follow; the start time is field 22, i.e. the 20th after the name.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
-}
-
 fn start_time(pid: u32) -> Option<u64> {
-    stat(pid).map(|(_, s)| s)
+    crate::sys::proc::stat_of(pid).map(|s| s.start)
 }
 
 /// Whether the process named by an owner word is alive (0: no owner, not alive).
+/// Without /proc, or when it cannot be read, the owner counts as alive
+/// ([`crate::sys::proc::is_alive`]).
 pub(crate) fn alive(word: u64) -> bool {
-    if word == 0 {
-        return false;
-    }
-    let pid = pid_of(word);
-    match stat(pid) {
-        Some((b'Z' | b'X' | b'x', _)) => false,
-        Some((_, start)) => start & 0xffff_ffff == word & 0xffff_ffff,
-        // No /proc entry: the process is gone (or /proc is not mounted, which shmkit
-        // does not support).
-        None => false,
-    }
+    word != 0 && crate::sys::proc::is_alive(pid_of(word), Some(word as u32))
 }
 
 /// An endpoint's two words in shared memory.

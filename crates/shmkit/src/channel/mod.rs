@@ -153,15 +153,14 @@ impl Default for Options {
 
 /// Creates the SPSC channel `name` (`/name` or `name`); fails if the name exists.
 pub fn create(name: &str, opts: &Options) -> Result<()> {
-    let object = format!("/{}", shared::bare_name(name)?);
+    let object = crate::posix::ShmName::new(name)?.to_string();
     let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
     shared::Shared::create(name, g, opts.mode)
 }
 
 /// Removes the channel's name; processes that have it open keep using it.
 pub fn remove(name: &str) -> Result<()> {
-    let bare = shared::bare_name(name)?;
-    crate::sys::posix::shm_unlink(bare, &format!("/{bare}"))
+    crate::posix::PosixShm::unlink(&crate::posix::ShmName::new(name)?)
 }
 
 /// Describes the channel `name` (opens it, does not claim an endpoint).

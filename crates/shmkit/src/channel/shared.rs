@@ -1,12 +1,11 @@
 //! [`Shared`]: one process's mapping of a channel object, with typed access to the words
 //! of its header and to the ring's bytes.
 //!
-//! The mapping is made without the per-access size check of [`Mapping`] (an fstat per
-//! message would defeat the channel's purpose); the object's size is checked once at
-//! open. A hostile process that later shrinks the object can still make this process
-//! fault with SIGBUS, as with any shared mapping.
+//! The ring is reached through the mapping's raw pointer, without the per-access size
+//! check of [`Mapping`]'s copies (an fstat per message would defeat the channel's
+//! purpose); the object's size is checked once at open. A hostile process that later
+//! shrinks the object can still make this process fault with SIGBUS.
 
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,28 +14,11 @@ use super::liveness::Endpoint;
 use super::ring::RingBytes;
 use crate::error::{Error, Result};
 use crate::header::{self, ObjectKind};
-use crate::posix::Mapping;
+use crate::posix::{Access, CreateOptions, Mapping, PosixShm, ShmName};
 use crate::region::Region;
-use crate::sys::{self, posix::OpenMode};
 
 /// How long an opener waits for a creator that is still laying the object out.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The bare name (no leading slash) of a POSIX channel object, checked.
-pub(crate) fn bare_name(name: &str) -> Result<&str> {
-    let bare = name.strip_prefix('/').unwrap_or(name);
-    if bare.is_empty() || bare.len() > 255 || bare.contains('/') || bare == "." || bare == ".." {
-        return Err(Error::invalid(
-            "open",
-            name,
-            "a channel name is 1 to 255 bytes without '/' (one leading '/' is allowed)",
-        ));
-    }
-    if bare.contains('\0') {
-        return Err(Error::invalid("open", name, "the name contains a NUL byte"));
-    }
-    Ok(bare)
-}
 
 /// A mapped channel object.
 pub(crate) struct Shared {
@@ -48,29 +30,28 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Creates the object `name` with geometry `g`, exclusively, and publishes it.
+    /// Creates the object `name` with geometry `g`, exclusively, every page allocated
+    /// (a full /dev/shm is an error here, not a SIGBUS later), and publishes it.
     pub fn create(name: &str, g: Geometry, mode: u32) -> Result<()> {
-        let bare = bare_name(name)?;
-        let object = format!("/{bare}");
-        let fd = sys::posix::shm_open(bare, OpenMode::CreateExclusive, true, mode, &object)?;
+        let name = ShmName::new(name)?;
+        let shm = PosixShm::create_with(&name, g.total_size(), &CreateOptions::new().mode(mode))?;
         let made = (|| {
-            sys::fdsize::set_size(fd.as_fd(), g.total_size(), &object)?;
-            let map = Mapping::new(fd, 0, g.total_size() as usize, true, false, object.clone())?;
+            let map = shm.map()?;
             layout::init(&map, g)?;
             header::publish(&map)
         })();
         if made.is_err() {
-            let _ = sys::posix::shm_unlink(bare, &object);
+            let _ = PosixShm::unlink(&name);
         }
         made
     }
 
     /// Opens and validates the object `name`.
     pub fn open(name: &str) -> Result<Shared> {
-        let bare = bare_name(name)?;
-        let object = format!("/{bare}");
-        let fd = sys::posix::shm_open(bare, OpenMode::Open, true, 0, &object)?;
-        let size = sys::fdsize::size(fd.as_fd(), &object)?;
+        let name = ShmName::new(name)?;
+        let object = name.to_string();
+        let shm = PosixShm::open(&name, Access::ReadWrite)?;
+        let size = shm.size()?;
         if size < RING_OFFSET as u64 || size > layout::MAX_RING + RING_OFFSET as u64 {
             return Err(Error::corrupt(
                 "open",
@@ -78,7 +59,7 @@ impl Shared {
                 format!("{size} bytes is not the size of a channel"),
             ));
         }
-        let map = Mapping::new(fd, 0, size as usize, true, false, object.clone())?;
+        let map = shm.map()?;
         let h = header::wait_ready(
             &map,
             ObjectKind::CHANNEL_SPSC,

@@ -3,4 +3,8 @@
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
 mod channel;
+mod inspect;
+mod posix;
 mod support;
+mod sync;
+mod sysv;
