@@ -35,7 +35,9 @@ fn round_trip_loans_and_values() {
     let mut loan = tx.loan(10).unwrap();
     loan[..3].copy_from_slice(b"abc");
     loan.commit_len(3);
-    drop(tx.loan(7).unwrap()); // abandoned: sends nothing
+    let abandoned = tx.loan(7).unwrap();
+    assert_eq!(abandoned.len(), 7);
+    let _ = abandoned; // dropped without commit: sends nothing
     tx.send_value(&0x1122_3344_5566_7788u64).unwrap();
     assert_eq!(rx.recv().unwrap(), b"hello");
     assert_eq!(rx.recv().unwrap(), b"");
