@@ -324,7 +324,7 @@ impl Rng {
 
 /// Forks a child running `f` and `_exit`ing with its result; returns its pid. `f` must
 /// not panic: a forked child of a threaded process must not run the panic machinery.
-fn fork_child(f: impl FnOnce() -> i32) -> libc::pid_t {
+fn fork_child(f: impl FnOnce() -> i32) -> ChildGuard {
     // SAFETY: the child only runs `f`, which opens the channel and sends or receives
     // (system calls and glibc's fork-safe malloc), then `_exit`s without running any
     // destructor or test-harness code.
@@ -335,7 +335,7 @@ fn fork_child(f: impl FnOnce() -> i32) -> libc::pid_t {
         // SAFETY: _exit ends the child at once, as a forked child must.
         unsafe { libc::_exit(code) };
     }
-    pid
+    ChildGuard(pid)
 }
 
 /// A pipe a forked child writes one byte to when it is ready.
@@ -367,10 +367,19 @@ impl Pipe {
             unsafe { libc::close(w) };
         }
     }
-    /// In the parent: waits for the byte (false: the child ended without sending it).
-    /// The child holds the write end until it exits, so the read cannot block forever.
+    /// In the parent: waits up to 10 s for the byte (false: the child ended or hung
+    /// without sending it).
     fn wait(&self) -> bool {
         self.close_write();
+        let mut pfd = libc::pollfd {
+            fd: self.read,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 10_000) } != 1 {
+            return false;
+        }
         let mut b = 0u8;
         // SAFETY: reading one byte into a valid buffer.
         let n = unsafe { libc::read(self.read, (&mut b as *mut u8).cast(), 1) };
@@ -386,14 +395,37 @@ impl Drop for Pipe {
     }
 }
 
+/// A forked child, killed and reaped on drop (also when the test panics), so that no
+/// child outlives a failed test.
+struct ChildGuard(libc::pid_t);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            kill_and_reap(self.0);
+        }
+    }
+}
+
+impl ChildGuard {
+    /// Kills and reaps now; returns the wait status.
+    fn kill(mut self) -> i32 {
+        let pid = std::mem::replace(&mut self.0, 0);
+        kill_and_reap(pid)
+    }
+}
+
 fn kill_and_reap(pid: libc::pid_t) -> i32 {
     // SAFETY: `pid` is our own child, not yet reaped.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let mut status = 0;
     // SAFETY: waiting for our own child.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid);
-    status
+    if r == pid {
+        status
+    } else {
+        -1
+    }
 }
 
 #[test]
@@ -408,7 +440,7 @@ fn crash_sender_at_random_points() {
         let first = next;
         let n2 = name.clone();
         let ready = Pipe::new();
-        let pid = fork_child(|| {
+        let child = fork_child(|| {
             let Ok(mut tx) = Sender::open(&n2) else {
                 return 3;
             };
@@ -435,7 +467,8 @@ fn crash_sender_at_random_points() {
                 std::hint::spin_loop();
             }
         }
-        kill_and_reap(pid);
+        let pid = child.0;
+        child.kill();
         // Every committed message, then PeerDied; never a torn one, never a hang.
         loop {
             match rx.recv_timeout(Duration::from_secs(10)) {
@@ -464,7 +497,7 @@ fn crash_receiver_at_random_points() {
     let mut sent = 0u64;
     for round in 0..crash_rounds() {
         let n2 = name.clone();
-        let pid = fork_child(move || {
+        let child = fork_child(move || {
             let Ok(mut rx) = Receiver::open(&n2) else {
                 return 3;
             };
@@ -508,7 +541,7 @@ fn crash_receiver_at_random_points() {
                 }
             }
         }
-        let status = kill_and_reap(pid);
+        let status = child.kill();
         // The child died by our SIGKILL, not by a failed check.
         if !(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL) {
             ok = false;
