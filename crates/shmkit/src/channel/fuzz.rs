@@ -30,15 +30,15 @@ unsafe impl Region for Heap {
 struct HeapRing<'a>(&'a Heap);
 
 impl RingBytes for HeapRing<'_> {
-    fn write_word(&self, off: u64, word: u64) {
+    fn write_word(&self, off: u64, word: u64, order: Ordering) {
         if let Ok(a) = self.0.atomic_u64(RING_OFFSET.saturating_add(off as usize)) {
-            a.store(word, Ordering::Relaxed);
+            a.store(word, order);
         }
     }
-    fn read_word(&self, off: u64) -> u64 {
+    fn read_word(&self, off: u64, order: Ordering) -> u64 {
         self.0
             .atomic_u64(RING_OFFSET.saturating_add(off as usize))
-            .map(|a| a.load(Ordering::Relaxed))
+            .map(|a| a.load(order))
             .unwrap_or(0)
     }
 }
@@ -62,12 +62,9 @@ pub fn check_bytes(data: &[u8]) {
     };
     let bytes = HeapRing(&heap);
     let t = tail.load(Ordering::Relaxed);
-    let mut c = Consumer {
-        tail: t,
-        cached_head: t,
-    };
+    let mut c = Consumer { tail: t };
     for _ in 0..4096 {
-        match c.peek(&g, head, tail, &bytes) {
+        match c.peek(&g, tail, &bytes) {
             Ok(Some(p)) => {
                 assert!(p.payload_off + p.len as u64 <= g.ring_size);
                 assert!(p.next > c.tail);
@@ -76,13 +73,16 @@ pub fn check_bytes(data: &[u8]) {
             _ => break,
         }
     }
-    let h = head.load(Ordering::Relaxed);
+    let h = match super::ring::recover_head(&g, head.load(Ordering::Relaxed), c.tail, &bytes) {
+        Ok(h) => h,
+        Err(_) => return,
+    };
     let mut p = Producer {
         head: h,
-        cached_tail: h,
+        cached_tail: c.tail,
     };
     for i in 0..4096usize {
-        match p.reserve(&g, tail, &bytes, i % (g.max_message as usize + 1)) {
+        match p.reserve(&g, tail, i % (g.max_message as usize + 1)) {
             Ok(Some(r)) => {
                 assert!(r.payload_off + r.len as u64 <= g.ring_size);
                 p.commit(&g, head, &bytes, &r, r.len);
@@ -113,7 +113,7 @@ pub fn seed(ring: u64, max_message: u32, messages: &[&[u8]]) -> Vec<u8> {
             cached_tail: 0,
         };
         for m in messages {
-            if let Ok(Some(r)) = p.reserve(&g, tail, &bytes, m.len()) {
+            if let Ok(Some(r)) = p.reserve(&g, tail, m.len()) {
                 let _ = heap.write_at(RING_OFFSET + r.payload_off as usize, m);
                 p.commit(&g, head, &bytes, &r, r.len);
             }

@@ -8,6 +8,15 @@
 //! so the same code runs over a mapping, over heap memory in property tests, and over
 //! loom's atomics in the model checks (`cfg(loom)`).
 //!
+//! A record is published by its header word: the producer first zeroes the header slot
+//! after the record (it always keeps 8 bytes of room for it), then stores the record's
+//! header with Release. The consumer polls the header at its own position with Acquire:
+//! zero means nothing yet, anything else is the next record. So a message crosses
+//! between cores in the cache lines it occupies, without a separate index line; the
+//! shared `head` is stored after each commit too, for inspection and for a restarted
+//! producer ([`recover_head`]). A padding record is published after the message that
+//! follows it, so the consumer never passes the end of the ring early.
+//!
 //! Every position, length and tag read from shared memory is checked before use; a bad
 //! one yields [`ChannelError::Corrupt`], and no loop runs more than a bounded number of
 //! times, so a hostile peer cannot cause a panic, undefined behaviour or a hang.
@@ -46,11 +55,12 @@ impl Cursor for loom::sync::atomic::AtomicU64 {
 
 /// The ring's bytes. Offsets passed in are always inside the ring (the algorithm checks
 /// them); implementations check again and ignore out-of-range calls in release builds.
+/// Record headers are atomic words: the header is what publishes a record.
 pub(crate) trait RingBytes {
-    /// Writes one 8-byte record header at an 8-aligned offset.
-    fn write_word(&self, off: u64, word: u64);
-    /// Reads one 8-byte record header at an 8-aligned offset.
-    fn read_word(&self, off: u64) -> u64;
+    /// Stores one 8-byte record header at an 8-aligned offset.
+    fn write_word(&self, off: u64, word: u64, order: Ordering);
+    /// Loads one 8-byte record header at an 8-aligned offset.
+    fn read_word(&self, off: u64, order: Ordering) -> u64;
 }
 
 /// The record header for a message of `len` bytes.
@@ -68,6 +78,8 @@ fn pad_word(pad: u64) -> u64 {
 /// Space reserved by the producer, not yet visible to the consumer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Reserved {
+    /// The producer position at reservation (where a padding record goes, if any).
+    pub start: u64,
     /// Position of the record header.
     pub pos: u64,
     /// Offset of the payload in the ring.
@@ -88,11 +100,10 @@ pub(crate) struct Producer {
 impl Producer {
     /// Reserves room for a `len`-byte message, or `Ok(None)` if the ring is full.
     #[inline]
-    pub fn reserve<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
+    pub fn reserve<C: Cursor + ?Sized>(
         &mut self,
         g: &Geometry,
         tail: &C,
-        bytes: &B,
         len: usize,
     ) -> Result<Option<Reserved>, ChannelError> {
         if len > g.max_message as usize {
@@ -109,7 +120,8 @@ impl Producer {
         } else {
             0
         };
-        let need = pad + rec;
+        // Room for the record, the padding before it, and the next header slot.
+        let need = pad + rec + RECORD_HEADER;
         if g.ring_size - (self.head - self.cached_tail) < need {
             // SYNC: Acquire pairs with the Release store of `tail` in Consumer::release:
             // the consumer has finished reading the bytes it released.
@@ -124,11 +136,9 @@ impl Producer {
                 return Ok(None);
             }
         }
-        if pad > 0 {
-            bytes.write_word(off, pad_word(pad));
-        }
         let pos = self.head + pad;
         Ok(Some(Reserved {
+            start: self.head,
             pos,
             payload_off: (pos & g.mask()) + RECORD_HEADER,
             len,
@@ -147,10 +157,23 @@ impl Producer {
         len: u32,
     ) {
         let len = len.min(r.len);
-        bytes.write_word(r.pos & g.mask(), msg_word(len));
-        self.head = r.pos + record_len(len);
-        // SYNC: Release pairs with the Acquire load of `head` in Consumer::peek: the
-        // record header and payload written above are visible to a consumer that sees it.
+        let next = r.pos + record_len(len);
+        // The slot after the record reads as "nothing yet" before the record is visible.
+        bytes.write_word(next & g.mask(), 0, Ordering::Relaxed);
+        // SYNC: Release pairs with the Acquire header load in Consumer::peek: the payload
+        // and the zeroed next slot are visible to a consumer that sees this header.
+        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::Release);
+        if r.pos != r.start {
+            // SYNC: Release pairs with the Acquire header load in Consumer::peek: the
+            // message at the ring's start is visible before the padding that leads to it.
+            bytes.write_word(
+                r.start & g.mask(),
+                pad_word(r.pos - r.start),
+                Ordering::Release,
+            );
+        }
+        self.head = next;
+        // SYNC: Release pairs with the Acquire loads of `head` at open and in describe.
         head.store(self.head, Ordering::Release);
     }
 }
@@ -171,8 +194,6 @@ pub(crate) struct Peeked {
 pub(crate) struct Consumer {
     /// The released position; the shared `tail` is only ever written from it.
     pub tail: u64,
-    /// The last producer position read.
-    pub cached_head: u64,
 }
 
 impl Consumer {
@@ -181,34 +202,23 @@ impl Consumer {
     pub fn peek<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
         &mut self,
         g: &Geometry,
-        head: &C,
         tail_word: &C,
         bytes: &B,
     ) -> Result<Option<Peeked>, ChannelError> {
         // At most two rounds: a padding record always ends at the ring's end, so the
         // record after it starts at offset 0 and cannot be padding unless it fills the
-        // whole ring, after which the ring is empty.
+        // whole ring, which the producer never writes.
         for _ in 0..3 {
-            if self.cached_head == self.tail {
-                // SYNC: Acquire pairs with the Release store in Producer::commit.
-                let h = head.load(Ordering::Acquire);
-                if h < self.tail || h - self.tail > g.ring_size || h % 8 != 0 {
-                    return Err(ChannelError::Corrupt(
-                        "the sender's position is out of range",
-                    ));
-                }
-                self.cached_head = h;
-                if h == self.tail {
-                    return Ok(None);
-                }
-            }
-            let avail = self.cached_head - self.tail;
             let off = self.tail & g.mask();
-            let w = bytes.read_word(off);
+            // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+            let w = bytes.read_word(off, Ordering::Acquire);
+            if w == 0 {
+                return Ok(None);
+            }
             let (len, tag) = (w as u32, (w >> 32) as u32);
             if tag == TAG_PAD {
                 let pad = g.ring_size - off;
-                if len as u64 != pad || pad > avail {
+                if len as u64 != pad {
                     return Err(ChannelError::Corrupt("a padding record has a wrong length"));
                 }
                 self.tail += pad;
@@ -225,10 +235,8 @@ impl Consumer {
                 ));
             }
             let rec = record_len(len);
-            if off + rec > g.ring_size || rec > avail {
-                return Err(ChannelError::Corrupt(
-                    "a record runs past the committed data or the ring's end",
-                ));
+            if off + rec > g.ring_size {
+                return Err(ChannelError::Corrupt("a record runs past the ring's end"));
             }
             return Ok(Some(Peeked {
                 payload_off: off + RECORD_HEADER,
@@ -249,6 +257,46 @@ impl Consumer {
     }
 }
 
+/// The producer position for a producer that takes over: the shared `head`, moved past
+/// records a producer that died had published (header stored) before storing `head`.
+/// `tail` is the consumer position. Walks at most one ring of records, validating each.
+pub(crate) fn recover_head<B: RingBytes + ?Sized>(
+    g: &Geometry,
+    head: u64,
+    tail: u64,
+    bytes: &B,
+) -> Result<u64, ChannelError> {
+    let mut p = head.max(tail);
+    for _ in 0..=g.ring_size / RECORD_HEADER {
+        if p - tail >= g.ring_size {
+            break;
+        }
+        let off = p & g.mask();
+        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+        let w = bytes.read_word(off, Ordering::Acquire);
+        let (len, tag) = (w as u32, (w >> 32) as u32);
+        let step = if w == 0 {
+            break;
+        } else if tag == TAG_PAD && len as u64 == g.ring_size - off {
+            len as u64
+        } else if tag == TAG_MSG && len <= g.max_message && off + record_len(len) <= g.ring_size {
+            record_len(len)
+        } else {
+            // Not a record: a stale or foreign word. Stop here: the slot will be
+            // overwritten, and the consumer has not passed it.
+            break;
+        };
+        if p + step - tail > g.ring_size {
+            break;
+        }
+        p += step;
+    }
+    if p - tail > g.ring_size - RECORD_HEADER {
+        return Err(ChannelError::Corrupt("the ring holds more than it can"));
+    }
+    Ok(p)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -260,11 +308,11 @@ mod tests {
 
     struct Heap(RefCell<Vec<u8>>);
     impl RingBytes for Heap {
-        fn write_word(&self, off: u64, word: u64) {
+        fn write_word(&self, off: u64, word: u64, _: Ordering) {
             let off = off as usize;
             self.0.borrow_mut()[off..off + 8].copy_from_slice(&word.to_le_bytes());
         }
-        fn read_word(&self, off: u64) -> u64 {
+        fn read_word(&self, off: u64, _: Ordering) -> u64 {
             let off = off as usize;
             u64::from_le_bytes(self.0.borrow()[off..off + 8].try_into().unwrap())
         }
@@ -303,17 +351,11 @@ mod tests {
                     head: 0,
                     cached_tail: 0,
                 },
-                c: Consumer {
-                    tail: 0,
-                    cached_head: 0,
-                },
+                c: Consumer { tail: 0 },
             }
         }
         fn send(&mut self, msg: &[u8], commit_len: Option<u32>) -> Result<bool, ChannelError> {
-            match self
-                .p
-                .reserve(&self.g, &self.tail, &self.bytes, msg.len())?
-            {
+            match self.p.reserve(&self.g, &self.tail, msg.len())? {
                 None => Ok(false),
                 Some(r) => {
                     self.bytes.write(r.payload_off, msg);
@@ -324,7 +366,7 @@ mod tests {
             }
         }
         fn recv(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
-            match self.c.peek(&self.g, &self.head, &self.tail, &self.bytes)? {
+            match self.c.peek(&self.g, &self.tail, &self.bytes)? {
                 None => Ok(None),
                 Some(p) => {
                     let v = self.bytes.read(p.payload_off, p.len);
@@ -394,10 +436,9 @@ mod tests {
         #[test]
         fn garbage_never_panics(words in proptest::collection::vec(any::<u64>(), 32), head in any::<u64>(), tail in any::<u64>()) {
             let mut ring = Ring::new(256, 56);
-            for (i, w) in words.iter().enumerate() { ring.bytes.write_word(i as u64 * 8, *w); }
+            for (i, w) in words.iter().enumerate() { ring.bytes.write_word(i as u64 * 8, *w, Ordering::Relaxed); }
             ring.head.store(head, Ordering::Relaxed);
-            ring.c.tail = tail;
-            ring.c.cached_head = tail;
+            ring.c.tail = tail & !7;
             for _ in 0..40 {
                 match ring.recv() { Ok(Some(_)) => {}, _ => break }
             }
@@ -417,15 +458,13 @@ mod tests {
     fn corrupt_records_are_errors() {
         let mut ring = Ring::new(128, 40);
         assert!(ring.send(b"hello", None).unwrap());
-        ring.bytes.write_word(0, msg_word(41));
+        ring.bytes.write_word(0, msg_word(41), Ordering::Relaxed);
         assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, msg_word(100));
+        ring.bytes.write_word(0, msg_word(100), Ordering::Relaxed);
         assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, 0xdead_beef);
+        ring.bytes.write_word(0, 0xdead_beef, Ordering::Relaxed);
         assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, msg_word(5));
-        ring.head.store(1000, Ordering::Relaxed);
-        ring.c.cached_head = 0;
+        ring.bytes.write_word(0, pad_word(8), Ordering::Relaxed);
         assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
     }
 }
@@ -440,11 +479,11 @@ mod loom_tests {
     /// any missing happens-before between a write and the read of the same word.
     struct Words(Vec<AtomicU64>);
     impl RingBytes for Words {
-        fn write_word(&self, off: u64, word: u64) {
-            self.0[(off / 8) as usize].store(word, Ordering::Relaxed);
+        fn write_word(&self, off: u64, word: u64, order: Ordering) {
+            self.0[(off / 8) as usize].store(word, order);
         }
-        fn read_word(&self, off: u64) -> u64 {
-            self.0[(off / 8) as usize].load(Ordering::Relaxed)
+        fn read_word(&self, off: u64, order: Ordering) -> u64 {
+            self.0[(off / 8) as usize].load(order)
         }
     }
 
@@ -475,11 +514,11 @@ mod loom_tests {
                 };
                 for (i, &len) in msgs.iter().enumerate() {
                     loop {
-                        match p.reserve(&g, &s2.tail, &s2.bytes, len as usize).unwrap() {
+                        match p.reserve(&g, &s2.tail, len as usize).unwrap() {
                             Some(r) => {
                                 let mut off = r.payload_off;
                                 while off < r.payload_off + len as u64 {
-                                    s2.bytes.write_word(off, 1000 + i as u64);
+                                    s2.bytes.write_word(off, 1000 + i as u64, Ordering::Relaxed);
                                     off += 8;
                                 }
                                 p.commit(&g, &s2.head, &s2.bytes, &r, len);
@@ -490,18 +529,18 @@ mod loom_tests {
                     }
                 }
             });
-            let mut c = Consumer {
-                tail: 0,
-                cached_head: 0,
-            };
+            let mut c = Consumer { tail: 0 };
             for (i, &len) in msgs.iter().enumerate() {
                 loop {
-                    match c.peek(&g, &s.head, &s.tail, &s.bytes).unwrap() {
+                    match c.peek(&g, &s.tail, &s.bytes).unwrap() {
                         Some(p) => {
                             assert_eq!(p.len, len);
                             let mut off = p.payload_off;
                             while off < p.payload_off + len as u64 {
-                                assert_eq!(s.bytes.read_word(off), 1000 + i as u64);
+                                assert_eq!(
+                                    s.bytes.read_word(off, Ordering::Relaxed),
+                                    1000 + i as u64
+                                );
                                 off += 8;
                             }
                             c.release(&s.tail, &p);

@@ -129,7 +129,7 @@ impl Shared {
 
 impl RingBytes for Shared {
     #[inline]
-    fn write_word(&self, off: u64, word: u64) {
+    fn write_word(&self, off: u64, word: u64, order: Ordering) {
         if off % 8 != 0 {
             return;
         }
@@ -137,19 +137,19 @@ impl RingBytes for Shared {
             // SAFETY: in range (ring_ptr) and 8-aligned (ring and offset are); an atomic
             // store, so a concurrent hostile write is a race on an atomic, not UB.
             #[allow(unsafe_code)]
-            unsafe { AtomicU64::from_ptr(p.cast()) }.store(word, Ordering::Relaxed);
+            unsafe { AtomicU64::from_ptr(p.cast()) }.store(word, order);
         }
     }
 
     #[inline]
-    fn read_word(&self, off: u64) -> u64 {
+    fn read_word(&self, off: u64, order: Ordering) -> u64 {
         if off % 8 != 0 {
             return 0;
         }
         match self.ring_ptr(off, 8) {
             // SAFETY: as in write_word; read once, so the value checked is the one used.
             #[allow(unsafe_code)]
-            Some(p) => unsafe { AtomicU64::from_ptr(p.cast()) }.load(Ordering::Relaxed),
+            Some(p) => unsafe { AtomicU64::from_ptr(p.cast()) }.load(order),
             None => 0,
         }
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::{self, RECEIVER_OFFSET, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SLEEP_OFFSET};
 use super::liveness::{self, Gone};
-use super::ring::{Consumer, Peeked, Producer, Reserved};
+use super::ring::{self, Consumer, Peeked, Producer, Reserved};
 use super::shared::Shared;
 use super::wait::{self, block_on, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::ChannelError;
@@ -104,11 +104,12 @@ fn positions(sh: &Shared) -> std::result::Result<(u64, u64), Error> {
     let head = sh.word64(layout::HEAD_OFFSET).load(Acquire);
     // SYNC: as above.
     let tail = sh.word64(layout::TAIL_OFFSET).load(Acquire);
-    if tail > head
-        || head - tail > sh.g.ring_size
+    // A producer that died between publishing a record and storing `head` leaves
+    // `head` behind `tail`; Sender::open recovers it from the records.
+    if head.abs_diff(tail) > sh.g.ring_size
         || head % 8 != 0
         || tail % 8 != 0
-        || head > u64::MAX / 2
+        || head.max(tail) > u64::MAX / 2
     {
         return Err(Error::corrupt(
             "open",
@@ -151,7 +152,12 @@ impl Sender {
     pub fn open(name: &str) -> Result<Sender> {
         let sh = Shared::open(name)?;
         let (me, watch) = claim(&sh, SENDER_OFFSET, "sender")?;
-        let (head, tail) = match positions(&sh) {
+        let recovered = positions(&sh).and_then(|(head, tail)| {
+            let h = ring::recover_head(&sh.g, head, tail, &sh)
+                .map_err(|e| e.into_error("open", &sh.name))?;
+            Ok((h, tail))
+        });
+        let (head, tail) = match recovered {
             Ok(p) => p,
             Err(e) => {
                 sh.endpoint(SENDER_OFFSET).release(me);
@@ -191,7 +197,7 @@ impl Sender {
         force: bool,
     ) -> std::result::Result<Option<Reserved>, ChannelError> {
         let tail = self.sh.word64(layout::TAIL_OFFSET);
-        if let Some(r) = self.p.reserve(&self.sh.g, tail, &self.sh, len)? {
+        if let Some(r) = self.p.reserve(&self.sh.g, tail, len)? {
             return Ok(Some(r));
         }
         match self.watch.gone(&self.sh, RECEIVER_OFFSET, force) {
@@ -220,7 +226,7 @@ impl Sender {
                 let word = sh.word32(TX_SLEEP_OFFSET);
                 block_on(word, *spin, deadline, |force| {
                     let tail = sh.word64(layout::TAIL_OFFSET);
-                    if let Some(r) = p.reserve(&sh.g, tail, sh, len)? {
+                    if let Some(r) = p.reserve(&sh.g, tail, len)? {
                         return Ok(Some(r));
                     }
                     match watch.gone(sh, RECEIVER_OFFSET, force) {
@@ -397,22 +403,21 @@ impl Receiver {
     pub fn open(name: &str) -> Result<Receiver> {
         let sh = Shared::open(name)?;
         let (me, mut watch) = claim(&sh, RECEIVER_OFFSET, "receiver")?;
-        let (head, tail) = match positions(&sh) {
-            Ok(p) => p,
+        let tail = match positions(&sh) {
+            Ok((_, tail)) => tail,
             Err(e) => {
                 sh.endpoint(RECEIVER_OFFSET).release(me);
                 return Err(e);
             }
         };
+        let mut c = Consumer { tail };
         // Messages left by a sender that has gone: drain them, then report the end.
-        if head != tail && watch.epoch_at_open > 0 {
+        let waiting = !matches!(c.peek(&sh.g, sh.word64(layout::TAIL_OFFSET), &sh), Ok(None));
+        if waiting && watch.epoch_at_open > 0 {
             watch.seen = true;
         }
         Ok(Receiver {
-            c: Consumer {
-                tail,
-                cached_head: tail,
-            },
+            c,
             sh,
             watch,
             me,
@@ -441,16 +446,15 @@ impl Receiver {
         watch: &mut PeerWatch,
         force: bool,
     ) -> std::result::Result<Option<Peeked>, ChannelError> {
-        let head = sh.word64(layout::HEAD_OFFSET);
         let tail = sh.word64(layout::TAIL_OFFSET);
-        if let Some(p) = c.peek(&sh.g, head, tail, sh)? {
+        if let Some(p) = c.peek(&sh.g, tail, sh)? {
             return Ok(Some(p));
         }
         match watch.gone(sh, SENDER_OFFSET, force) {
             None => Ok(None),
             // The sender's last commit happens before its endpoint was freed (or before
             // it died): look once more before reporting the end.
-            Some(e) => match c.peek(&sh.g, head, tail, sh)? {
+            Some(e) => match c.peek(&sh.g, tail, sh)? {
                 Some(p) => Ok(Some(p)),
                 None => {
                     watch.reported(sh, SENDER_OFFSET);
@@ -534,9 +538,8 @@ impl Receiver {
     /// it. Cheap: no system call.
     pub fn has_message(&mut self) -> bool {
         let sh = &self.sh;
-        let head = sh.word64(layout::HEAD_OFFSET);
         let tail = sh.word64(layout::TAIL_OFFSET);
-        !matches!(self.c.peek(&sh.g, head, tail, sh), Ok(None))
+        !matches!(self.c.peek(&sh.g, tail, sh), Ok(None))
     }
 
     /// Whether a sender holds the other end and its process lives (slow: reads /proc).

@@ -69,7 +69,7 @@ fn full_empty_timeout_and_wrap_around() {
     let mut tx = Sender::open(&name).unwrap();
     let mut rx = Receiver::open(&name).unwrap();
     let mut sent = 0u8;
-    while tx.try_send(&[sent; 16]).is_ok() {
+    while tx.try_send(&vec![sent; 1 + sent as usize % 16]).is_ok() {
         sent += 1;
     }
     assert_eq!(tx.try_send(&[0; 16]), Err(ChannelError::Full));
@@ -77,13 +77,28 @@ fn full_empty_timeout_and_wrap_around() {
         tx.send_timeout(&[0; 16], Duration::from_millis(20)),
         Err(ChannelError::Timeout)
     );
-    for round in 0..200u32 {
-        let v = rx.recv().unwrap();
-        assert_eq!(v.len(), 16, "round {round}");
-        tx.send(&[sent; 16]).unwrap();
-        sent = sent.wrapping_add(1);
+    // Drain and refill many times with sizes that make records wrap with padding.
+    let mut next = 0u8;
+    for round in 0..300u32 {
+        let mut got = 0;
+        while let Ok(v) = rx.try_recv() {
+            assert_eq!(v, vec![next; 1 + next as usize % 16], "round {round}");
+            next = next.wrapping_add(1);
+            got += 1;
+            // Sometimes stop half-way, so the ring is never in the same state twice.
+            if got == 1 + round % 3 {
+                break;
+            }
+        }
+        while tx.try_send(&vec![sent; 1 + sent as usize % 16]).is_ok() {
+            sent = sent.wrapping_add(1);
+        }
     }
-    while rx.try_recv().is_ok() {}
+    while let Ok(v) = rx.try_recv() {
+        assert_eq!(v, vec![next; 1 + next as usize % 16]);
+        next = next.wrapping_add(1);
+    }
+    assert_eq!(next, sent);
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(20)),
         Err(ChannelError::Timeout)
