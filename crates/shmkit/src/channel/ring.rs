@@ -560,6 +560,13 @@ mod loom_tests {
     }
 
     #[test]
+    fn loom_ring_laps_over_stale_headers() {
+        // Six 16-byte records through a 64-byte ring: slots are reused, and a stale
+        // header from the previous lap must never be taken for a new record.
+        model(64, 8, &[8, 8, 8, 8, 8, 8]);
+    }
+
+    #[test]
     fn loom_ring_wraps_with_padding() {
         // 24-byte records in a 64-byte ring: the third needs padding at the end.
         model(64, 16, &[16, 16, 16]);
