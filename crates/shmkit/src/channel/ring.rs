@@ -123,9 +123,10 @@ impl Producer {
         // Room for the record, the padding before it, and the next header slot.
         let need = pad + rec + RECORD_HEADER;
         if g.ring_size - (self.head - self.cached_tail) < need {
-            // SYNC: Acquire pairs with the Release store of `tail` in Consumer::release:
-            // the consumer has finished reading the bytes it released.
-            let t = tail.load(Ordering::Acquire);
+            // SYNC: SeqCst (acquire) pairs with the SeqCst store of `tail` in
+            // Consumer::release: the consumer has finished reading the bytes it released.
+            // SeqCst also orders it against the sleep word (see `super::wait`).
+            let t = tail.load(Ordering::SeqCst);
             if t > self.head || self.head - t > g.ring_size || t % 8 != 0 {
                 return Err(ChannelError::Corrupt(
                     "the receiver's position is out of range",
@@ -160,16 +161,17 @@ impl Producer {
         let next = r.pos + record_len(len);
         // The slot after the record reads as "nothing yet" before the record is visible.
         bytes.write_word(next & g.mask(), 0, Ordering::Relaxed);
-        // SYNC: Release pairs with the Acquire header load in Consumer::peek: the payload
-        // and the zeroed next slot are visible to a consumer that sees this header.
-        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::Release);
+        // SYNC: SeqCst (release) pairs with the SeqCst header load in Consumer::peek: the
+        // payload and the zeroed next slot are visible to a consumer that sees this
+        // header. SeqCst also orders it before the sleep-word load in `wait::notify`.
+        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::SeqCst);
         if r.pos != r.start {
-            // SYNC: Release pairs with the Acquire header load in Consumer::peek: the
-            // message at the ring's start is visible before the padding that leads to it.
+            // SYNC: SeqCst (release) pairs with the SeqCst header load in Consumer::peek:
+            // the message at the ring's start is visible before the padding leading to it.
             bytes.write_word(
                 r.start & g.mask(),
                 pad_word(r.pos - r.start),
-                Ordering::Release,
+                Ordering::SeqCst,
             );
         }
         self.head = next;
@@ -210,8 +212,10 @@ impl Consumer {
         // whole ring, which the producer never writes.
         for _ in 0..3 {
             let off = self.tail & g.mask();
-            // SYNC: Acquire pairs with the Release header stores in Producer::commit.
-            let w = bytes.read_word(off, Ordering::Acquire);
+            // SYNC: SeqCst (acquire) pairs with the SeqCst header stores in
+            // Producer::commit, and orders this load after the sleep-word store in
+            // `wait::block_on`.
+            let w = bytes.read_word(off, Ordering::SeqCst);
             if w == 0 {
                 return Ok(None);
             }
@@ -222,8 +226,9 @@ impl Consumer {
                     return Err(ChannelError::Corrupt("a padding record has a wrong length"));
                 }
                 self.tail += pad;
-                // SYNC: Release pairs with the Acquire load of `tail` in Producer::reserve.
-                tail_word.store(self.tail, Ordering::Release);
+                // SYNC: SeqCst (release) pairs with the load of `tail` in
+                // Producer::reserve.
+                tail_word.store(self.tail, Ordering::SeqCst);
                 continue;
             }
             if tag != TAG_MSG {
@@ -253,7 +258,7 @@ impl Consumer {
         self.tail = p.next;
         // SYNC: Release pairs with the Acquire load of `tail` in Producer::reserve: our
         // reads of the payload happen before the producer reuses the bytes.
-        tail.store(self.tail, Ordering::Release);
+        tail.store(self.tail, Ordering::SeqCst);
     }
 }
 

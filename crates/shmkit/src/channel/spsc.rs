@@ -22,7 +22,7 @@ use super::layout::{self, RECEIVER_OFFSET, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SL
 use super::liveness::{self, Gone};
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
 use super::shared::Shared;
-use super::wait::{self, block_on, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::ChannelError;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -38,9 +38,13 @@ struct PeerWatch {
 }
 
 impl PeerWatch {
-    /// Whether the peer at `ep_off` has gone; `force` checks the process now.
-    fn gone(&mut self, sh: &Shared, ep_off: usize, force: bool) -> Option<ChannelError> {
-        let check = force || self.last_check.elapsed() >= LIVENESS_SLICE;
+    /// Whether the peer at `ep_off` has gone, looking as far as `how` says.
+    fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check) -> Option<ChannelError> {
+        let check = match how {
+            Check::Spin => return None,
+            Check::Normal => self.last_check.elapsed() >= LIVENESS_SLICE,
+            Check::Liveness => true,
+        };
         if check {
             self.last_check = Instant::now();
         }
@@ -194,7 +198,7 @@ impl Sender {
     fn poll_reserve(
         &mut self,
         len: usize,
-        force: bool,
+        force: Check,
     ) -> std::result::Result<Option<Reserved>, ChannelError> {
         let tail = self.sh.word64(layout::TAIL_OFFSET);
         if let Some(r) = self.p.reserve(&self.sh.g, tail, len)? {
@@ -215,9 +219,11 @@ impl Sender {
         deadline: Option<Option<Instant>>,
     ) -> std::result::Result<Reserved, ChannelError> {
         match deadline {
-            None => self.poll_reserve(len, false)?.ok_or(ChannelError::Full),
+            None => self
+                .poll_reserve(len, Check::Normal)?
+                .ok_or(ChannelError::Full),
             Some(deadline) => {
-                if let Some(r) = self.poll_reserve(len, false)? {
+                if let Some(r) = self.poll_reserve(len, Check::Normal)? {
                     return Ok(r);
                 }
                 let Sender {
@@ -444,7 +450,7 @@ impl Receiver {
         sh: &Shared,
         c: &mut Consumer,
         watch: &mut PeerWatch,
-        force: bool,
+        force: Check,
     ) -> std::result::Result<Option<Peeked>, ChannelError> {
         let tail = sh.word64(layout::TAIL_OFFSET);
         if let Some(p) = c.peek(&sh.g, tail, sh)? {
@@ -469,9 +475,9 @@ impl Receiver {
             sh, c, watch, spin, ..
         } = self;
         match deadline {
-            None => Self::poll_peek(sh, c, watch, false)?.ok_or(ChannelError::Empty),
+            None => Self::poll_peek(sh, c, watch, Check::Normal)?.ok_or(ChannelError::Empty),
             Some(deadline) => {
-                if let Some(p) = Self::poll_peek(sh, c, watch, false)? {
+                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Normal)? {
                     return Ok(p);
                 }
                 let word = sh.word32(RX_SLEEP_OFFSET);
