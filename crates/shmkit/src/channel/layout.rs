@@ -23,7 +23,11 @@
 //! tag [`TAG_MSG`] or [`TAG_PAD`]) followed by the payload, padded to a multiple of 8.
 //! Records never wrap: when one does not fit before the end of the ring, a padding record
 //! fills the rest and the message starts at offset 0. Positions are byte counts that
-//! only grow; `position & (ring_size - 1)` is the offset in the ring.
+//! only grow; `position & (ring_size - 1)` is the offset in the ring. The header word
+//! publishes its record: the sender zeroes the slot after the record, writes the
+//! payload, then stores the header (a padding record's header last of all); a header
+//! word of 0 at the receiver's position means "nothing yet". `head` is stored after
+//! each commit for inspection and for a sender that takes over from a dead one.
 //!
 //! An endpoint's owner word is `pid << 32 | (start time in clock ticks & 0xffff_ffff)`
 //! of the process holding it, or 0 when free; its epoch counts the claims.

@@ -340,6 +340,9 @@ impl Rng {
 /// Forks a child running `f` and `_exit`ing with its result; returns its pid. `f` must
 /// not panic: a forked child of a threaded process must not run the panic machinery.
 fn fork_child(f: impl FnOnce() -> i32) -> ChildGuard {
+    // Initialise process-wide lazy state in the parent, so that the child never waits
+    // on a one-time initialisation another thread was running at the fork.
+    shmkit::sys::proc::proc_available();
     // SAFETY: the child only runs `f`, which opens the channel and sends or receives
     // (system calls and glibc's fork-safe malloc), then `_exit`s without running any
     // destructor or test-harness code.
