@@ -591,3 +591,109 @@ fn crash_receiver_at_random_points() {
         assert_eq!(l + 1, sent);
     }
 }
+
+// ---- a C peer --------------------------------------------------------------------------
+
+/// A receiver written in C from the documented layout alone: it checks the header,
+/// reads records at its position (header word 0: nothing yet; "PAD": skip to the ring's
+/// start; "MSG": a message), releases them by storing `tail`, and wakes a sleeping
+/// sender through the futex word at 512. It prints the sum of the first bytes of the
+/// messages and their count.
+const C_RECEIVER: &str = r#"
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TAG_MSG 0x0047534dULL /* "MSG\0" little-endian */
+#define TAG_PAD 0x00444150ULL /* "PAD\0" */
+
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    long want = atol(argv[2]);
+    int fd = shm_open(argv[1], O_RDWR, 0);
+    if (fd < 0) { perror("shm_open"); return 3; }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 1024 + 64) return 4;
+    uint8_t *m = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return 5;
+    if (memcmp(m, "SHMKIT\0\1", 8) != 0) return 6;
+    uint16_t kind; memcpy(&kind, m + 8, 2);
+    if (kind != 1) return 7;
+    uint32_t ready = __atomic_load_n((uint32_t *)(m + 28), __ATOMIC_ACQUIRE);
+    if (ready != 0x59444552u) return 8; /* "REDY" */
+    uint64_t ring; memcpy(&ring, m + 64, 8);
+    uint32_t maxmsg; memcpy(&maxmsg, m + 72, 4);
+    if (ring < 64 || (ring & (ring - 1)) || 1024 + ring > (uint64_t)st.st_size) return 9;
+    uint64_t *tailp = (uint64_t *)(m + 256);
+    uint32_t *tx_sleep = (uint32_t *)(m + 512);
+    uint8_t *r = m + 1024;
+    uint64_t tail = __atomic_load_n(tailp, __ATOMIC_ACQUIRE);
+    long got = 0; uint64_t sum = 0;
+    time_t start = time(NULL);
+    while (got < want) {
+        uint64_t off = tail & (ring - 1);
+        uint64_t w = __atomic_load_n((uint64_t *)(r + off), __ATOMIC_SEQ_CST);
+        if (w == 0) {
+            if (time(NULL) - start > 20) return 10;
+            sched_yield();
+            continue;
+        }
+        uint32_t len = (uint32_t)w, tag = (uint32_t)(w >> 32);
+        if (tag == TAG_PAD) {
+            if (len != ring - off) return 11;
+            tail += len;
+        } else if (tag == TAG_MSG) {
+            uint64_t rec = 8 + ((len + 7) & ~7ULL);
+            if (len > maxmsg || off + rec > ring) return 12;
+            if (len > 0) sum += r[off + 8];
+            got++;
+            tail += rec;
+        } else {
+            return 13;
+        }
+        __atomic_store_n(tailp, tail, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(tx_sleep, __ATOMIC_SEQ_CST) != 0) {
+            __atomic_store_n(tx_sleep, 0, __ATOMIC_RELAXED);
+            syscall(SYS_futex, tx_sleep, FUTEX_WAKE, 1, NULL, NULL, 0);
+        }
+    }
+    printf("%ld %llu\n", got, (unsigned long long)sum);
+    return 0;
+}
+"#;
+
+#[test]
+fn a_c_receiver_reads_what_rust_sends() {
+    let exe = support::compile_c("channel_c_receiver", C_RECEIVER, &["-lrt"]);
+    let (name, _g) = make("chan_c", 1024, 100);
+    let mut tx = Sender::open(&name).unwrap();
+    let child = std::process::Command::new(&exe)
+        .args([name.as_str(), "5000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sum = 0u64;
+    for i in 0..5000u64 {
+        let len = 1 + (i as usize * 7) % 100;
+        let mut loan = tx.loan_timeout(len, Duration::from_secs(20)).unwrap();
+        loan.fill(i as u8);
+        loan.commit();
+        sum += i % 256;
+    }
+    let out = support::wait_output(child, Duration::from_secs(30), "C receiver");
+    support::assert_success(&out, "C receiver");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("5000 {sum}")
+    );
+}
