@@ -198,6 +198,17 @@ fn a_killed_sender_makes_recv_exit_1_after_every_message() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
+    // Watchdog: if the exchange below hangs, both processes are killed, the reads end
+    // and the test fails instead of waiting forever.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let pids = [recv.id(), send.id()];
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            for pid in pids {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    });
     let mut stdin = send.stdin.take().unwrap();
     for i in 0..100 {
         writeln!(stdin, "line {i}").unwrap();
@@ -217,6 +228,8 @@ fn a_killed_sender_makes_recv_exit_1_after_every_message() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
     let out = wait_output(recv, Duration::from_secs(30));
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("died"), "{err}");
