@@ -223,7 +223,7 @@ impl Sender {
                 .poll_reserve(len, Check::Normal)?
                 .ok_or(ChannelError::Full),
             Some(deadline) => {
-                if let Some(r) = self.poll_reserve(len, Check::Normal)? {
+                if let Some(r) = self.poll_reserve(len, Check::Spin)? {
                     return Ok(r);
                 }
                 let Sender {
@@ -477,7 +477,7 @@ impl Receiver {
         match deadline {
             None => Self::poll_peek(sh, c, watch, Check::Normal)?.ok_or(ChannelError::Empty),
             Some(deadline) => {
-                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Normal)? {
+                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
                     return Ok(p);
                 }
                 let word = sh.word32(RX_SLEEP_OFFSET);
