@@ -163,10 +163,12 @@ pub fn remove(name: &str) -> Result<()> {
     crate::posix::PosixShm::unlink(&crate::posix::ShmName::new(name)?)
 }
 
-/// Describes the channel `name` (opens it, does not claim an endpoint).
+/// Describes the channel `name`: opens it read-only (so read permission is enough) and
+/// claims no endpoint.
 pub fn info(name: &str) -> Result<ChannelInfo> {
-    let sh = shared::Shared::open(name)?;
-    describe(sh.region())
+    use crate::posix::{Access, PosixShm, ShmName};
+    let shm = PosixShm::open(&ShmName::new(name)?, Access::ReadOnly)?;
+    describe(&shm.map()?)
 }
 
 /// One endpoint of a channel, as [`describe`] sees it.

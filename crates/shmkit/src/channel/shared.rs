@@ -120,11 +120,6 @@ impl Shared {
         #[allow(unsafe_code)]
         Some(unsafe { self.map.as_ptr().add(RING_OFFSET + off as usize) })
     }
-
-    /// The mapping, for [`super::describe`].
-    pub fn region(&self) -> &Mapping {
-        &self.map
-    }
 }
 
 impl RingBytes for Shared {
