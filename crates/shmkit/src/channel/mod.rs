@@ -41,6 +41,8 @@
 pub mod fuzz;
 pub mod layout;
 mod liveness;
+pub mod mpsc;
+mod multi;
 mod ring;
 mod shared;
 mod spsc;
@@ -138,6 +140,23 @@ pub struct Options {
     pub max_message: u64,
     /// Permission bits of the object (before the umask).
     pub mode: u32,
+    /// Which kind of channel to create (SPSC by default).
+    pub kind: Kind,
+}
+
+/// The kind of channel [`create`] makes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// One sender, one receiver ([`Sender`], [`Receiver`]).
+    #[default]
+    Spsc,
+    /// Several producers, one consumer ([`mpsc::Sender`], [`mpsc::Receiver`]): `lanes`
+    /// producers at once, each with its own ring of `capacity` bytes.
+    Mpsc {
+        /// The most producers at once (1..=64).
+        lanes: u32,
+    },
 }
 
 impl Default for Options {
@@ -147,12 +166,17 @@ impl Default for Options {
             capacity: 64 * 1024,
             max_message: 4096,
             mode: 0o600,
+            kind: Kind::Spsc,
         }
     }
 }
 
-/// Creates the SPSC channel `name` (`/name` or `name`); fails if the name exists.
+/// Creates the channel `name` (`/name` or `name`) of the kind `opts.kind`; fails if the
+/// name exists.
 pub fn create(name: &str, opts: &Options) -> Result<()> {
+    if let Kind::Mpsc { lanes } = opts.kind {
+        return mpsc::create(name, opts.capacity, opts.max_message, lanes, opts.mode);
+    }
     let object = crate::posix::ShmName::new(name)?.to_string();
     let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
     shared::Shared::create(name, g, opts.mode)
@@ -262,4 +286,30 @@ fn count_messages(
         tail += step;
     }
     (tail == head).then_some(n)
+}
+
+/// What [`describe_any`] reports: the description of whichever kind of channel it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnyInfo {
+    /// An SPSC channel.
+    Spsc(ChannelInfo),
+    /// An MPSC channel.
+    Mpsc(mpsc::MpscInfo),
+}
+
+/// Describes a channel of any kind laid out in `region` (read-only mappings work).
+pub fn describe_any(region: &(impl Region + ?Sized)) -> Result<AnyInfo> {
+    let h: crate::header::Header = region.read(0)?;
+    match ObjectKind(h.kind) {
+        ObjectKind::CHANNEL_MPSC => mpsc::describe(region).map(AnyInfo::Mpsc),
+        _ => describe(region).map(AnyInfo::Spsc),
+    }
+}
+
+/// Describes the channel `name` of any kind, opening it read-only.
+pub fn info_any(name: &str) -> Result<AnyInfo> {
+    use crate::posix::{Access, PosixShm, ShmName};
+    let shm = PosixShm::open(&ShmName::new(name)?, Access::ReadOnly)?;
+    describe_any(&shm.map()?)
 }
