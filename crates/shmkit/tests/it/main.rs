@@ -3,6 +3,7 @@
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
 mod channel;
+mod channel_multi;
 mod inspect;
 mod posix;
 mod support;

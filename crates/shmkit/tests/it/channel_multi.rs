@@ -1,0 +1,423 @@
+//! MPSC channels: lanes, fairness, end of stream, a multi-process stress run with
+//! sequence numbers and checksums, producers killed at random points, corruption.
+
+use std::time::{Duration, Instant};
+
+use shmkit::channel::{self, mpsc, ChannelError, Kind, Options};
+use shmkit::ErrorKind;
+
+use crate::support::{self, PosixGuard};
+
+/// Creates an MPSC channel with a unique name and a guard removing it.
+fn make(tag: &str, lanes: u32, capacity: u64, max_message: u64) -> (String, PosixGuard) {
+    let name = format!("/{}", support::unique_name(tag));
+    channel::create(
+        &name,
+        &Options {
+            capacity,
+            max_message,
+            kind: Kind::Mpsc { lanes },
+            ..Options::default()
+        },
+    )
+    .expect("create mpsc channel");
+    let guard = PosixGuard(name.clone());
+    (name, guard)
+}
+
+fn env_or(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn mpsc_lanes_fairness_loans_and_end() {
+    let (name, _g) = make("mpsc_rt", 3, 1024, 100);
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    assert_eq!(rx.lanes(), 3);
+    assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
+    let mut txs: Vec<_> = (0..3).map(|_| mpsc::Sender::open(&name).unwrap()).collect();
+    let lanes: Vec<_> = txs.iter().map(|t| t.lane()).collect();
+    assert_eq!(lanes, [0, 1, 2]);
+    let e = mpsc::Sender::open(&name).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(
+        mpsc::Receiver::open(&name).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    // Lane 0 is busy, the others send one each: round robin still serves all.
+    for i in 0..4u8 {
+        txs[0].send(&[0, i]).unwrap();
+    }
+    txs[1].send(&[1, 0]).unwrap();
+    let mut loan = txs[2].loan(10).unwrap();
+    loan[..2].copy_from_slice(&[2, 0]);
+    loan.commit_len(2);
+    let got: Vec<Vec<u8>> = (0..6).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(got[..3], [vec![0, 0], vec![1, 0], vec![2, 0]]);
+    assert_eq!(got[3..], [vec![0, 1], vec![0, 2], vec![0, 3]]);
+    txs[1].send_value(&7u64).unwrap();
+    assert_eq!(rx.recv_value::<u64>().unwrap(), 7);
+    assert_eq!(
+        txs[1].send(&[0; 101]),
+        Err(ChannelError::TooLarge { len: 101, max: 100 })
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(20)),
+        Err(ChannelError::Timeout)
+    );
+    match channel::info_any(&name).unwrap() {
+        channel::AnyInfo::Mpsc(i) => {
+            assert_eq!(i.lanes.len(), 3);
+            assert!(i.lanes.iter().all(|l| l.producer.is_some() && l.used == 0));
+            assert_eq!(i.receiver.unwrap().pid, std::process::id());
+        }
+        other => panic!("not MPSC: {other:?}"),
+    }
+    // A closed lane is reused; the end comes when every producer has gone.
+    txs[2].send(b"last").unwrap();
+    drop(txs.pop());
+    let again = mpsc::Sender::open(&name).unwrap();
+    assert_eq!(again.lane(), 2);
+    drop(again);
+    drop(txs);
+    assert_eq!(rx.recv().unwrap(), b"last");
+    assert_eq!(rx.recv(), Err(ChannelError::Disconnected));
+    // Then it waits for new producers.
+    assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
+    let mut tx = mpsc::Sender::open(&name).unwrap();
+    tx.send(b"new").unwrap();
+    assert_eq!(rx.recv().unwrap(), b"new");
+}
+
+#[test]
+fn mpsc_full_lane_blocks_only_its_producer() {
+    let (name, _g) = make("mpsc_full", 2, 64, 16);
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    let mut a = mpsc::Sender::open(&name).unwrap();
+    let mut b = mpsc::Sender::open(&name).unwrap();
+    while a.try_send(&[1; 16]).is_ok() {}
+    assert_eq!(a.try_send(&[1; 16]), Err(ChannelError::Full));
+    assert_eq!(
+        a.send_timeout(&[1; 16], Duration::from_millis(10)),
+        Err(ChannelError::Timeout)
+    );
+    b.try_send(b"b").unwrap();
+    // Wrap around many times in both lanes.
+    for round in 0..200u32 {
+        let _ = a.try_send(&round.to_le_bytes());
+        let _ = b.try_send(&vec![2; 1 + round as usize % 16]);
+        for _ in 0..2 {
+            let _ = rx.try_recv();
+        }
+    }
+}
+
+/// A message: producer id (u32), sequence (u64), payload of `seq`-derived length,
+/// then a checksum (u64) over everything before it.
+fn encode(id: u32, seq: u64, max: usize) -> Vec<u8> {
+    let len = 12 + (seq.wrapping_mul(2654435761) % (max as u64 - 20 + 1)) as usize;
+    let mut v = Vec::with_capacity(len + 8);
+    v.extend_from_slice(&id.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    while v.len() < len {
+        v.push((seq as u8).wrapping_add(v.len() as u8));
+    }
+    let sum = checksum(&v);
+    v.extend_from_slice(&sum.to_le_bytes());
+    v
+}
+
+fn checksum(b: &[u8]) -> u64 {
+    b.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Checks a message; returns (producer id, sequence).
+fn decode(m: &[u8]) -> (u32, u64) {
+    assert!(m.len() >= 20, "short message ({} bytes)", m.len());
+    let (body, sum) = m.split_at(m.len() - 8);
+    assert_eq!(
+        checksum(body),
+        u64::from_le_bytes(sum.try_into().unwrap()),
+        "checksum"
+    );
+    (
+        u32::from_le_bytes(m[..4].try_into().unwrap()),
+        u64::from_le_bytes(m[4..12].try_into().unwrap()),
+    )
+}
+
+/// Forks a child running `f`, `_exit`ing with its result. `f` must not panic.
+fn fork_child(f: impl FnOnce() -> i32) -> Child {
+    shmkit::sys::proc::proc_available();
+    // SAFETY: the child only runs `f` (opens the channel and sends: system calls and
+    // glibc's fork-safe malloc), then `_exit`s without running destructors or the test
+    // harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: _exit ends the forked child at once.
+        unsafe { libc::_exit(code) };
+    }
+    Child(pid)
+}
+
+/// A forked child, killed and reaped on drop (also when the test panics).
+struct Child(libc::pid_t);
+
+impl Child {
+    /// Waits up to `deadline` for the child to exit; its exit code (killed on timeout).
+    fn join(mut self, deadline: Duration) -> Option<i32> {
+        let pid = std::mem::replace(&mut self.0, 0);
+        // SAFETY: pidfd_open on our own unreaped child; the result is checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+        assert!(fd >= 0, "pidfd_open failed");
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling one valid pollfd; then closing our own descriptor.
+        let ready = unsafe { libc::poll(&mut pfd, 1, deadline.as_millis() as i32) } == 1;
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+        if !ready {
+            kill_and_reap(pid);
+            return None;
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child, which has exited.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status))
+    }
+    fn kill(mut self) {
+        let pid = std::mem::replace(&mut self.0, 0);
+        kill_and_reap(pid);
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            kill_and_reap(self.0);
+        }
+    }
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: `pid` is our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+#[test]
+fn mpsc_stress_several_producer_processes() {
+    let producers = env_or("SHMKIT_MPSC_PRODUCERS", 3) as u32;
+    let per = env_or("SHMKIT_MPSC_MESSAGES", 20_000);
+    let (name, _g) = make("mpsc_stress", producers, 4096, 300);
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    rx.set_spin(200);
+    let children: Vec<Child> = (0..producers)
+        .map(|id| {
+            let n = name.clone();
+            fork_child(move || {
+                let Ok(mut tx) = mpsc::Sender::open(&n) else {
+                    return 3;
+                };
+                tx.set_spin(200);
+                for seq in 0..per {
+                    let m = encode(id, seq, 300);
+                    let sent = if seq % 3 == 0 {
+                        tx.loan(m.len()).map(|mut l| {
+                            l.copy_from_slice(&m);
+                            l.commit()
+                        })
+                    } else {
+                        tx.send(&m)
+                    };
+                    if sent.is_err() {
+                        return 4;
+                    }
+                }
+                0
+            })
+        })
+        .collect();
+    let mut next = vec![0u64; producers as usize];
+    let total = producers as u64 * per;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = 0;
+    while got < total {
+        assert!(Instant::now() < deadline, "stress: only {got} of {total} messages");
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(m) => {
+                let (id, seq) = decode(&m);
+                assert_eq!(seq, next[id as usize], "producer {id} out of order");
+                next[id as usize] += 1;
+                got += 1;
+            }
+            // A producer that finished before another opened ends a stream: go on.
+            Err(ChannelError::Disconnected) => {}
+            Err(e) => panic!("recv after {got} messages: {e}"),
+        }
+    }
+    for c in children {
+        assert_eq!(c.join(Duration::from_secs(10)), Some(0));
+    }
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Err(ChannelError::Disconnected));
+}
+
+#[test]
+fn mpsc_crash_producers_at_random_points() {
+    let rounds = env_or("SHMKIT_MPSC_CRASH_ROUNDS", 60);
+    let (name, _g) = make("mpsc_crash", 2, 2048, 200);
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    rx.set_spin(100);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
+    let mut step = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut deaths = 0;
+    for round in 0..rounds {
+        // Two producers per round: one finishes normally, one is killed.
+        let ids = [2 * round as u32, 2 * round as u32 + 1];
+        let quota = 1 + step() % 50;
+        let kids: Vec<Child> = ids
+            .iter()
+            .map(|&id| {
+                let n = name.clone();
+                let limit = if id % 2 == 0 { quota } else { u64::MAX };
+                fork_child(move || {
+                    let Ok(mut tx) = mpsc::Sender::open(&n) else {
+                        return 3;
+                    };
+                    tx.set_spin(50);
+                    let mut seq = 0;
+                    while seq < limit {
+                        if tx.send(&encode(id, seq, 200)).is_err() {
+                            return 4;
+                        }
+                        seq += 1;
+                    }
+                    0
+                })
+            })
+            .collect();
+        let mut next = [0u64; 2];
+        let kill_after = step() % 40;
+        let mut kids = kids.into_iter();
+        let finisher = kids.next().unwrap();
+        let victim = kids.next().unwrap();
+        let mut victim = Some(victim);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut ended_after_kill = false;
+        let mut saw_death = false;
+        while !ended_after_kill || next[0] < quota {
+            assert!(Instant::now() < deadline, "round {round}: stuck at {next:?}");
+            if next[1] >= kill_after {
+                if let Some(v) = victim.take() {
+                    v.kill();
+                }
+            }
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(m) => {
+                    let (id, seq) = decode(&m);
+                    let k = (id - ids[0]) as usize;
+                    assert!(k < 2, "round {round}: a message from producer {id}");
+                    assert_eq!(seq, next[k], "round {round}: producer {id}");
+                    next[k] += 1;
+                }
+                Err(ChannelError::PeerDied(_)) => saw_death = true,
+                Err(ChannelError::Disconnected) => ended_after_kill |= victim.is_none(),
+                Err(ChannelError::Timeout) if victim.is_some() => {
+                    // The victim is blocked on a full lane: kill it now.
+                    victim.take().unwrap().kill();
+                }
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        assert_eq!(finisher.join(Duration::from_secs(10)), Some(0));
+        deaths += saw_death as u32;
+        // Nothing left over.
+        let left = rx.try_recv();
+        assert!(
+            matches!(
+                left,
+                Err(ChannelError::Empty | ChannelError::Disconnected | ChannelError::PeerDied(_))
+            ),
+            "round {round}: left over {left:?}"
+        );
+    }
+    assert!(deaths > 0, "no producer death was reported in {rounds} rounds");
+}
+
+#[test]
+fn mpsc_corrupt_objects_give_errors() {
+    use shmkit::posix::{Access, PosixShm, ShmName};
+    use shmkit::region::{Region, RegionExt};
+    let (name, _g) = make("mpsc_corrupt", 2, 256, 32);
+    let shm = PosixShm::open(&ShmName::new(&name).unwrap(), Access::ReadWrite).unwrap();
+    let map = shm.map().unwrap();
+    let original = map.read_vec(0, 1024).unwrap();
+    // Config fields.
+    for (off, val) in [(76u64, 0u32), (76, 1000), (72, 1 << 31), (64, 3), (88, 7)] {
+        map.write_at(off as usize, &original[off as usize..off as usize + 4]).unwrap();
+        map.write(off as usize, &val).unwrap();
+        let e = mpsc::Receiver::open(&name).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "offset {off}: {e}");
+        assert!(channel::info_any(&name).is_err());
+        map.write_at(0, &original[..1024]).unwrap();
+    }
+    // Garbage records in a lane: Corrupt, never a panic or a hang.
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    let lane1_ring = mpsc::LANES_OFFSET + (mpsc::LANE_HEADER + 256) + mpsc::LANE_HEADER;
+    for word in [u64::MAX, 0xdead_beef_0000_0001, (u32::from_le_bytes(*b"MSG\0") as u64) << 32 | 999] {
+        map.write(lane1_ring, &word).unwrap();
+        assert!(
+            matches!(rx.recv_timeout(Duration::from_millis(200)), Err(ChannelError::Corrupt(_))),
+            "word {word:#x}"
+        );
+    }
+    map.write(lane1_ring, &0u64).unwrap();
+    assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
+    // Garbage positions: the next opener refuses them.
+    drop(rx);
+    map.write(mpsc::LANES_OFFSET + mpsc::LANE_TAIL, &12345u64).unwrap();
+    assert_eq!(
+        mpsc::Receiver::open(&name).unwrap_err().kind(),
+        ErrorKind::Corrupt
+    );
+    // Random bytes over the whole header region: errors or a working channel, never a
+    // panic; every wait ends.
+    let mut x = 0x1234_5678_9abc_def1u64;
+    for i in 0..300 {
+        map.write_at(0, &original[..1024]).unwrap();
+        for _ in 0..1 + i % 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = (x % 2048) as usize;
+            if (28..32).contains(&off) {
+                // The ready word: an opener waits (2 s) for a creator still at work.
+                continue;
+            }
+            map.write_at(off, &[(x >> 40) as u8]).unwrap();
+        }
+        let _ = channel::info_any(&name);
+        if let Ok(mut rx) = mpsc::Receiver::open(&name) {
+            let _ = rx.recv_timeout(Duration::from_millis(1));
+        }
+        if let Ok(mut tx) = mpsc::Sender::open(&name) {
+            let _ = tx.send_timeout(b"x", Duration::from_millis(1));
+        }
+    }
+}
