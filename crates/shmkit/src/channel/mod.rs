@@ -38,6 +38,7 @@
 //! ```
 #![allow(unsafe_code)]
 
+pub mod broadcast;
 pub mod fuzz;
 pub mod layout;
 mod liveness;
@@ -88,6 +89,9 @@ pub enum ChannelError {
     },
     /// Shared memory holds something the protocol forbids (a buggy or hostile peer).
     Corrupt(&'static str),
+    /// A broadcast subscriber was overtaken (Overwrite mode): this many messages were
+    /// overwritten before it read them. The next receive goes on after them.
+    Lagged(u64),
 }
 
 impl fmt::Display for ChannelError {
@@ -108,6 +112,9 @@ impl fmt::Display for ChannelError {
                 write!(f, "expected a {expected}-byte message, got {got} bytes")
             }
             ChannelError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
+            ChannelError::Lagged(n) => {
+                write!(f, "overtaken by the publisher: {n} messages missed")
+            }
         }
     }
 }
@@ -157,6 +164,15 @@ pub enum Kind {
         /// The most producers at once (1..=64).
         lanes: u32,
     },
+    /// One publisher, up to `subscribers` subscribers each with its own cursor
+    /// ([`broadcast::Publisher`], [`broadcast::Subscriber`]); the ring holds
+    /// `capacity / (16 + max_message)` messages (at least 2).
+    Broadcast {
+        /// The most subscribers at once (1..=1024).
+        subscribers: u32,
+        /// What a slow subscriber does to the publisher.
+        mode: broadcast::Mode,
+    },
 }
 
 impl Default for Options {
@@ -176,6 +192,16 @@ impl Default for Options {
 pub fn create(name: &str, opts: &Options) -> Result<()> {
     if let Kind::Mpsc { lanes } = opts.kind {
         return mpsc::create(name, opts.capacity, opts.max_message, lanes, opts.mode);
+    }
+    if let Kind::Broadcast { subscribers, mode } = opts.kind {
+        return broadcast::create(
+            name,
+            opts.capacity,
+            opts.max_message,
+            subscribers,
+            mode,
+            opts.mode,
+        );
     }
     let object = crate::posix::ShmName::new(name)?.to_string();
     let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
@@ -296,6 +322,8 @@ pub enum AnyInfo {
     Spsc(ChannelInfo),
     /// An MPSC channel.
     Mpsc(mpsc::MpscInfo),
+    /// A broadcast channel.
+    Broadcast(broadcast::BroadcastInfo),
 }
 
 /// Describes a channel of any kind laid out in `region` (read-only mappings work).
@@ -303,6 +331,7 @@ pub fn describe_any(region: &(impl Region + ?Sized)) -> Result<AnyInfo> {
     let h: crate::header::Header = region.read(0)?;
     match ObjectKind(h.kind) {
         ObjectKind::CHANNEL_MPSC => mpsc::describe(region).map(AnyInfo::Mpsc),
+        ObjectKind::CHANNEL_BROADCAST => broadcast::describe(region).map(AnyInfo::Broadcast),
         _ => describe(region).map(AnyInfo::Spsc),
     }
 }
@@ -312,4 +341,12 @@ pub fn info_any(name: &str) -> Result<AnyInfo> {
     use crate::posix::{Access, PosixShm, ShmName};
     let shm = PosixShm::open(&ShmName::new(name)?, Access::ReadOnly)?;
     describe_any(&shm.map()?)
+}
+
+/// The kind of the channel `name` (read from its header, opening it read-only).
+pub fn kind_of(name: &str) -> Result<ObjectKind> {
+    use crate::posix::{Access, PosixShm, ShmName};
+    let shm = PosixShm::open(&ShmName::new(name)?, Access::ReadOnly)?;
+    let h: crate::header::Header = shm.map()?.read(0)?;
+    Ok(ObjectKind(h.kind))
 }

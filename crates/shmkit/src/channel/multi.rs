@@ -153,21 +153,6 @@ impl RingView<'_> {
         Some(unsafe { self.base.add(off as usize) })
     }
 
-    /// Copies `dst.len()` bytes from ring offset `off` with volatile-free plain reads of
-    /// bytes another process may write: a copy through a raw pointer, never a
-    /// reference. Returns false if out of range.
-    pub fn copy_out(&self, off: u64, dst: &mut [u8]) -> bool {
-        match self.ptr(off, dst.len()) {
-            Some(p) => {
-                // SAFETY: in range (ptr); `dst` is private memory, no overlap. A racing
-                // writer can make the copied bytes stale (the caller validates with
-                // sequence numbers), not the copy itself unsound at the machine level.
-                unsafe { std::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) };
-                true
-            }
-            None => false,
-        }
-    }
 
     /// Copies `src` to ring offset `off`; false if out of range.
     pub fn copy_in(&self, off: u64, src: &[u8]) -> bool {
