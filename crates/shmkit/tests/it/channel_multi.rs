@@ -421,3 +421,141 @@ fn mpsc_corrupt_objects_give_errors() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Broadcast
+// ---------------------------------------------------------------------------------
+
+use shmkit::channel::broadcast::{self, Mode, Publisher, Subscriber};
+
+/// Creates a broadcast channel with a unique name and a guard removing it.
+fn make_bc(tag: &str, subscribers: u32, mode: Mode, slots: u64, max: u64) -> (String, PosixGuard) {
+    let name = format!("/{}", support::unique_name(tag));
+    let slot = 16 + max.div_ceil(8) * 8;
+    channel::create(
+        &name,
+        &Options {
+            capacity: slots * slot,
+            max_message: max,
+            kind: Kind::Broadcast { subscribers, mode },
+            ..Options::default()
+        },
+    )
+    .expect("create broadcast channel");
+    let guard = PosixGuard(name.clone());
+    (name, guard)
+}
+
+#[test]
+fn broadcast_backpressure_join_leave_and_end() {
+    let (name, _g) = make_bc("bc_bp", 3, Mode::Backpressure, 4, 64);
+    let mut tx = Publisher::open(&name).unwrap();
+    assert_eq!(
+        Publisher::open(&name).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    // Nobody listens: nothing holds the publisher back.
+    for i in 0..10u8 {
+        tx.try_send(&[i]).unwrap();
+    }
+    let mut a = Subscriber::open(&name).unwrap();
+    let mut b = Subscriber::open(&name).unwrap();
+    assert_ne!(a.slot(), b.slot());
+    assert_eq!(a.try_recv(), Err(ChannelError::Empty));
+    for i in 0..4u8 {
+        tx.try_send(&[i]).unwrap();
+    }
+    assert_eq!(tx.try_send(b"x"), Err(ChannelError::Full));
+    for i in 0..4u8 {
+        assert_eq!(a.recv().unwrap(), [i]);
+    }
+    // b has read nothing: still full.
+    assert_eq!(
+        tx.send_timeout(b"x", Duration::from_millis(20)),
+        Err(ChannelError::Timeout)
+    );
+    assert_eq!(b.recv().unwrap(), [0]);
+    let mut loan = tx.try_loan(8).unwrap();
+    loan.copy_from_slice(b"loanloan");
+    loan.commit_len(4);
+    // b leaves: it no longer holds the publisher back.
+    drop(b);
+    tx.send_value(&42u32).unwrap();
+    assert_eq!(
+        tx.send(&[0; 65]),
+        Err(ChannelError::TooLarge { len: 65, max: 64 })
+    );
+    assert_eq!(a.recv().unwrap(), b"loan");
+    assert_eq!(a.recv_value::<u32>().unwrap(), 42);
+    match channel::info_any(&name).unwrap() {
+        channel::AnyInfo::Broadcast(i) => {
+            assert_eq!(i.mode, Mode::Backpressure);
+            assert_eq!(i.subscribers.len(), 1);
+            assert_eq!(i.subscribers[0].behind, 0);
+            assert_eq!(i.publisher.unwrap().pid, std::process::id());
+            assert_eq!(i.published, 16);
+        }
+        other => panic!("not broadcast: {other:?}"),
+    }
+    tx.send(b"last").unwrap();
+    drop(tx);
+    assert_eq!(a.recv().unwrap(), b"last");
+    assert_eq!(a.recv(), Err(ChannelError::Disconnected));
+    // A new publisher goes on where the old one stopped.
+    let mut tx = Publisher::open(&name).unwrap();
+    tx.send(b"again").unwrap();
+    assert_eq!(a.recv().unwrap(), b"again");
+}
+
+/// Sequence-numbered broadcast messages: seq (u64), filler, checksum (u64).
+fn bc_msg(seq: u64, max: usize) -> Vec<u8> {
+    encode(0, seq, max)[4..].to_vec()
+}
+
+fn bc_check(m: &[u8]) -> u64 {
+    let mut full = 0u32.to_le_bytes().to_vec();
+    full.extend_from_slice(m);
+    // The checksum covered the producer id too.
+    decode(&full).1
+}
+
+#[test]
+fn broadcast_overwrite_counts_add_up() {
+    let (name, _g) = make_bc("bc_ow", 2, Mode::Overwrite, 4, 64);
+    let mut tx = Publisher::open(&name).unwrap();
+    let mut sub = Subscriber::open(&name).unwrap();
+    let total = 1000u64;
+    let (mut got, mut missed, mut last) = (0u64, 0u64, None::<u64>);
+    let mut seq = 0;
+    let mut rng = 77u64;
+    while seq < total || got + missed < total {
+        // The publisher never waits; the subscriber reads in bursts.
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        for _ in 0..(rng >> 60) {
+            if seq < total {
+                tx.try_send(&bc_msg(seq, 64)).unwrap();
+                seq += 1;
+            }
+        }
+        for _ in 0..((rng >> 56) & 3) {
+            match sub.try_recv() {
+                Ok(m) => {
+                    let s = bc_check(&m);
+                    assert_eq!(s, last.map_or(0, |l| l + 1), "after {last:?}, missed {missed}");
+                    last = Some(s);
+                    got += 1;
+                }
+                Err(ChannelError::Lagged(n)) => {
+                    missed += n;
+                    // The next message follows the missed ones.
+                    last = Some(last.map_or(0, |l| l + 1) + n - 1);
+                }
+                Err(ChannelError::Empty) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    assert_eq!(got + missed, total);
+    assert_eq!(sub.missed(), missed);
+    assert!(missed > 0 && got > 0, "got {got}, missed {missed}");
+}
