@@ -559,3 +559,266 @@ fn broadcast_overwrite_counts_add_up() {
     assert_eq!(sub.missed(), missed);
     assert!(missed > 0 && got > 0, "got {got}, missed {missed}");
 }
+
+/// A pipe children write one byte to when ready; the parent counts them.
+struct Ready {
+    read: libc::c_int,
+    write: libc::c_int,
+}
+
+impl Ready {
+    fn new() -> Ready {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        Ready {
+            read: fds[0],
+            write: fds[1],
+        }
+    }
+    /// In a child.
+    fn signal(&self) {
+        // SAFETY: writing one byte from a valid buffer to our pipe.
+        unsafe { libc::write(self.write, b"r".as_ptr().cast(), 1) };
+    }
+    /// In the parent: waits up to 10 s for `n` bytes.
+    fn wait(&self, n: usize) -> bool {
+        let mut got = 0;
+        while got < n {
+            let mut pfd = libc::pollfd {
+                fd: self.read,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: polling one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 10_000) } != 1 {
+                return false;
+            }
+            let mut b = [0u8; 16];
+            // SAFETY: reading into a valid buffer.
+            let r = unsafe { libc::read(self.read, b.as_mut_ptr().cast(), b.len().min(n - got)) };
+            if r <= 0 {
+                return false;
+            }
+            got += r as usize;
+        }
+        true
+    }
+}
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        // SAFETY: closing our own descriptors once.
+        unsafe {
+            libc::close(self.read);
+            libc::close(self.write);
+        }
+    }
+}
+
+/// A forked subscriber: reads until the end; exit 0 if every message was intact and in
+/// order and (Backpressure) none missing, or (Overwrite) received + missed = total.
+fn bc_subscriber(name: &str, ready: &Ready, total: u64, leave_after: Option<u64>) -> Child {
+    let name = name.to_string();
+    fork_child(move || {
+        let Ok(mut sub) = Subscriber::open(&name) else {
+            return 3;
+        };
+        sub.set_spin(100);
+        ready.signal();
+        let (mut next, mut got) = (0u64, 0u64);
+        loop {
+            if leave_after == Some(got) {
+                return 0;
+            }
+            match sub.recv_timeout(Duration::from_secs(20)) {
+                Ok(m) => {
+                    let mut full = 0u32.to_le_bytes().to_vec();
+                    full.extend_from_slice(&m);
+                    if full.len() < 20 {
+                        return 5;
+                    }
+                    let (body, sum) = full.split_at(full.len() - 8);
+                    if checksum(body) != u64::from_le_bytes(sum.try_into().unwrap()) {
+                        return 6;
+                    }
+                    let seq = u64::from_le_bytes(full[4..12].try_into().unwrap());
+                    if seq != next {
+                        return 7;
+                    }
+                    next += 1;
+                    got += 1;
+                }
+                Err(ChannelError::Lagged(n)) => next += n,
+                Err(ChannelError::Disconnected) => break,
+                Err(_) => return 8,
+            }
+        }
+        if next != total || (sub.mode() == Mode::Backpressure && got != total) {
+            return 9;
+        }
+        if sub.missed() + got != total {
+            return 10;
+        }
+        0
+    })
+}
+
+fn broadcast_stress(mode: Mode, tag: &str) {
+    let subs = env_or("SHMKIT_BC_SUBSCRIBERS", 3);
+    let total = env_or("SHMKIT_BC_MESSAGES", 20_000);
+    let (name, _g) = make_bc(tag, subs as u32 + 2, mode, 16, 200);
+    let ready = Ready::new();
+    let mut kids: Vec<Child> = (0..subs)
+        .map(|_| bc_subscriber(&name, &ready, total, None))
+        .collect();
+    // One that leaves half-way, one that is killed half-way: neither may hold the
+    // publisher back.
+    let leaver = bc_subscriber(&name, &ready, total, Some(total / 3));
+    let victim = bc_subscriber(&name, &ready, total, None);
+    assert!(ready.wait(subs as usize + 2), "subscribers did not join");
+    let mut tx = Publisher::open(&name).unwrap();
+    tx.set_spin(200);
+    let mut victim = Some(victim);
+    for seq in 0..total {
+        if seq == total / 2 {
+            victim.take().unwrap().kill();
+        }
+        let m = bc_msg(seq, 200);
+        if seq % 4 == 0 {
+            let mut l = tx.loan(m.len()).unwrap();
+            l.copy_from_slice(&m);
+            l.commit();
+        } else {
+            tx.send_timeout(&m, Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("send {seq}: {e}"));
+        }
+    }
+    drop(tx);
+    assert_eq!(leaver.join(Duration::from_secs(20)), Some(0), "leaver");
+    for (i, k) in kids.drain(..).enumerate() {
+        assert_eq!(k.join(Duration::from_secs(30)), Some(0), "subscriber {i}");
+    }
+}
+
+#[test]
+fn broadcast_stress_backpressure() {
+    broadcast_stress(Mode::Backpressure, "bc_stress_bp");
+}
+
+#[test]
+fn broadcast_stress_overwrite() {
+    broadcast_stress(Mode::Overwrite, "bc_stress_ow");
+}
+
+#[test]
+fn broadcast_crash_publisher_at_random_points() {
+    let rounds = env_or("SHMKIT_BC_CRASH_ROUNDS", 60);
+    let (name, _g) = make_bc("bc_crash", 2, Mode::Backpressure, 8, 200);
+    let mut sub = Subscriber::open(&name).unwrap();
+    sub.set_spin(100);
+    let mut rng = 0x1234_5678_9abc_def1u64 ^ std::process::id() as u64;
+    let mut deaths = 0;
+    for round in 0..rounds {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let kill_after = rng % 30;
+        let n = name.clone();
+        let ready = Ready::new();
+        let pubr = fork_child(|| {
+            let Ok(mut tx) = Publisher::open(&n) else {
+                return 3;
+            };
+            tx.set_spin(50);
+            ready.signal();
+            let mut seq = 0;
+            loop {
+                if tx.send(&bc_msg(seq, 200)).is_err() {
+                    return 4;
+                }
+                seq += 1;
+            }
+        });
+        assert!(ready.wait(1), "round {round}: publisher did not start");
+        let mut next = 0;
+        let mut pubr = Some(pubr);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "round {round}: stuck at {next}");
+            if next >= kill_after {
+                if let Some(p) = pubr.take() {
+                    p.kill();
+                }
+            }
+            match sub.recv_timeout(Duration::from_secs(5)) {
+                Ok(m) => {
+                    assert_eq!(bc_check(&m), next, "round {round}");
+                    next += 1;
+                }
+                Err(ChannelError::PeerDied(_)) => {
+                    deaths += 1;
+                    break;
+                }
+                Err(ChannelError::Disconnected) => break,
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        assert!(pubr.is_none(), "round {round}: the end came before the kill");
+    }
+    assert!(deaths > rounds / 2, "only {deaths} deaths reported in {rounds} rounds");
+}
+
+#[test]
+fn broadcast_corrupt_objects_give_errors() {
+    use shmkit::posix::{Access, PosixShm, ShmName};
+    use shmkit::region::{Region, RegionExt};
+    let (name, _g) = make_bc("bc_corrupt", 2, Mode::Overwrite, 4, 32);
+    let shm = PosixShm::open(&ShmName::new(&name).unwrap(), Access::ReadWrite).unwrap();
+    let map = shm.map().unwrap();
+    let size = map.len();
+    let original = map.read_vec(0, size).unwrap();
+    for (off, val) in [(64usize, 0u32), (64, 1), (72, u32::MAX), (76, 0), (80, 7), (84, 9)] {
+        map.write(off, &val).unwrap();
+        let e = Subscriber::open(&name).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "offset {off}: {e}");
+        assert!(channel::info_any(&name).is_err());
+        map.write_at(0, &original).unwrap();
+    }
+    let mut tx = Publisher::open(&name).unwrap();
+    let mut sub = Subscriber::open(&name).unwrap();
+    tx.send(b"ok").unwrap();
+    // A published slot with a length above the limit: Corrupt.
+    let ring = broadcast::SUBS_OFFSET + 2 * broadcast::SUB_SIZE;
+    map.write(ring + 8, &1000u32).unwrap();
+    assert!(matches!(sub.try_recv(), Err(ChannelError::Corrupt(_))));
+    // A garbage seq far ahead with a garbage head: Corrupt or Lagged, never a panic.
+    map.write(ring, &u64::MAX).unwrap();
+    map.write(broadcast::HEAD_OFFSET, &3u64).unwrap();
+    for _ in 0..5 {
+        let _ = sub.try_recv();
+    }
+    drop((tx, sub));
+    // Random bytes anywhere: errors or a working channel; every wait ends.
+    let mut x = 0x1234_5678_9abc_def1u64;
+    for i in 0..300 {
+        map.write_at(0, &original).unwrap();
+        for _ in 0..1 + i % 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = (x % size as u64) as usize;
+            if (28..32).contains(&off) {
+                continue;
+            }
+            map.write_at(off, &[(x >> 40) as u8]).unwrap();
+        }
+        let _ = channel::info_any(&name);
+        if let Ok(mut sub) = Subscriber::open(&name) {
+            let _ = sub.recv_timeout(Duration::from_millis(1));
+        }
+        if let Ok(mut tx) = Publisher::open(&name) {
+            let _ = tx.send_timeout(b"x", Duration::from_millis(1));
+        }
+    }
+}
