@@ -1,9 +1,10 @@
-//! `shmkit channel create | info | rm`: SPSC message channels in /dev/shm.
+//! `shmkit channel create | info | rm`: message channels (SPSC, MPSC, broadcast) in
+//! /dev/shm.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use shmkit::channel::{self, ChannelInfo, Options};
+use shmkit::channel::{self, broadcast, mpsc, AnyInfo, ChannelInfo, Kind, Options};
 
 use crate::report;
 
@@ -29,6 +30,20 @@ enum Action {
         /// Permission bits, octal.
         #[arg(long, default_value = "600", value_parser = parse_mode)]
         mode: u32,
+        /// The kind: spsc (one sender, one receiver), mpsc (several senders), broadcast
+        /// (one sender, several receivers each getting every message).
+        #[arg(long, value_enum, default_value_t = KindArg::Spsc)]
+        kind: KindArg,
+        /// mpsc: the most senders at once (each gets a ring of --capacity).
+        #[arg(long, default_value_t = 8)]
+        lanes: u32,
+        /// broadcast: the most receivers at once.
+        #[arg(long, default_value_t = 8)]
+        subscribers: u32,
+        /// broadcast: a slow receiver is overtaken (and told how many messages it
+        /// missed) instead of holding the sender back.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Show a channel's size, fill level and endpoints.
     Info {
@@ -45,6 +60,14 @@ enum Action {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+/// `--kind` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum KindArg {
+    Spsc,
+    Mpsc,
+    Broadcast,
 }
 
 /// Sizes like `64K`, `1MiB` (K/M/G are powers of 1024).
@@ -70,11 +93,31 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             capacity,
             max_message,
             mode,
+            kind,
+            lanes,
+            subscribers,
+            overwrite,
         } => {
+            if overwrite && kind != KindArg::Broadcast {
+                return Err(report::Usage("--overwrite needs --kind broadcast".into()).into());
+            }
+            let kind = match kind {
+                KindArg::Spsc => Kind::Spsc,
+                KindArg::Mpsc => Kind::Mpsc { lanes },
+                KindArg::Broadcast => Kind::Broadcast {
+                    subscribers,
+                    mode: if overwrite {
+                        broadcast::Mode::Overwrite
+                    } else {
+                        broadcast::Mode::Backpressure
+                    },
+                },
+            };
             let opts = Options {
                 capacity,
                 max_message,
                 mode,
+                kind,
             };
             channel::create(&name, &opts).map_err(|e| {
                 report::error("channel create", report::object_error(&name, &e));
@@ -86,12 +129,12 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             let mut failed = false;
             let mut all = Vec::new();
             for name in &names {
-                match channel::info(name) {
+                match channel::info_any(name) {
                     Ok(info) => {
                         if json {
-                            all.push(to_json(name, &info));
+                            all.push(any_json(name, &info));
                         } else {
-                            print_info(name, &info)?;
+                            print_any(name, &info)?;
                         }
                     }
                     Err(e) => {
@@ -186,4 +229,115 @@ fn to_json(name: &str, i: &ChannelInfo) -> serde_json::Value {
         "sender_opens": i.sender_opens,
         "receiver_opens": i.receiver_opens,
     })
+}
+
+fn print_any(name: &str, info: &AnyInfo) -> Result<()> {
+    use std::io::Write;
+    match info {
+        AnyInfo::Spsc(i) => print_info(name, i),
+        AnyInfo::Mpsc(i) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{name}: channel-mpsc")?;
+            writeln!(
+                out,
+                "  lanes        {} of {} bytes, messages up to {} bytes",
+                i.lanes.len(),
+                i.capacity,
+                i.max_message
+            )?;
+            writeln!(
+                out,
+                "  receiver     {} (opened {} times)",
+                endpoint(i.receiver),
+                i.receiver_opens
+            )?;
+            for (n, l) in i.lanes.iter().enumerate() {
+                writeln!(
+                    out,
+                    "  lane {n:<7} {} bytes used, sender {} (opened {} times)",
+                    l.used,
+                    endpoint(l.producer),
+                    l.opens
+                )?;
+            }
+            Ok(())
+        }
+        AnyInfo::Broadcast(i) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{name}: channel-broadcast")?;
+            writeln!(
+                out,
+                "  ring         {} messages of up to {} bytes, {}",
+                i.slots,
+                i.max_message,
+                mode_name(i.mode)
+            )?;
+            writeln!(out, "  published    {} messages", i.published)?;
+            writeln!(out, "  sender       {}", endpoint(i.publisher))?;
+            writeln!(
+                out,
+                "  receivers    {} of {}",
+                i.subscribers.len(),
+                i.capacity
+            )?;
+            for s in &i.subscribers {
+                writeln!(
+                    out,
+                    "  slot {:<7} {}, {} messages behind",
+                    s.slot,
+                    endpoint(Some(s.holder)),
+                    s.behind
+                )?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn mode_name(m: broadcast::Mode) -> &'static str {
+    match m {
+        broadcast::Mode::Backpressure => "backpressure",
+        broadcast::Mode::Overwrite => "overwrite",
+    }
+}
+
+fn any_json(name: &str, info: &AnyInfo) -> serde_json::Value {
+    let ep = |e: Option<channel::EndpointInfo>| match e {
+        None => serde_json::Value::Null,
+        Some(e) => serde_json::json!({ "pid": e.pid, "alive": e.alive }),
+    };
+    match info {
+        AnyInfo::Spsc(i) => to_json(name, i),
+        AnyInfo::Mpsc(i) => serde_json::json!({
+            "name": name,
+            "kind": "channel-mpsc",
+            "capacity": i.capacity,
+            "max_message": i.max_message,
+            "receiver": ep(i.receiver),
+            "receiver_opens": i.receiver_opens,
+            "lanes": i.lanes.iter().map(|l: &mpsc::LaneInfo| serde_json::json!({
+                "sender": ep(l.producer),
+                "used": l.used,
+                "opens": l.opens,
+            })).collect::<Vec<_>>(),
+        }),
+        AnyInfo::Broadcast(i) => serde_json::json!({
+            "name": name,
+            "kind": "channel-broadcast",
+            "slots": i.slots,
+            "max_message": i.max_message,
+            "mode": mode_name(i.mode),
+            "published": i.published,
+            "sender": ep(i.publisher),
+            "max_receivers": i.capacity,
+            "receivers": i.subscribers.iter().map(|s| serde_json::json!({
+                "slot": s.slot,
+                "pid": s.holder.pid,
+                "alive": s.holder.alive,
+                "behind": s.behind,
+            })).collect::<Vec<_>>(),
+        }),
+        _ => serde_json::json!({ "name": name }),
+    }
 }

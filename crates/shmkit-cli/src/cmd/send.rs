@@ -1,6 +1,7 @@
 //! `shmkit send NAME`: standard input into a channel, one message per line (or per
 //! length-prefixed frame with `--frames`). At the end of the input the sender closes,
-//! and the receiver, having received everything, sees the end of the stream.
+//! and the receiver, having received everything, sees the end of the stream. Works on
+//! every kind: an MPSC sender takes a free lane, a broadcast sender is the publisher.
 
 use std::io::{BufRead, Read};
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use shmkit::channel::{ChannelError, Sender};
+use shmkit::channel::{self, broadcast, mpsc, ChannelError, Sender};
+use shmkit::header::ObjectKind;
 
 use crate::report;
 
@@ -31,7 +33,7 @@ pub fn run(args: SendArgs) -> Result<()> {
         report::error("send", format!("{}: {msg}", args.name));
         report::Reported.into()
     };
-    let mut tx = Sender::open(&args.name).map_err(|e| {
+    let mut tx = AnySender::open(&args.name).map_err(|e| {
         report::error("send", report::object_error(&args.name, &e));
         anyhow::Error::from(report::Reported)
     })?;
@@ -97,4 +99,42 @@ pub fn run(args: SendArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The sending end of a channel of any kind.
+enum AnySender {
+    Spsc(Sender),
+    Mpsc(mpsc::Sender),
+    Broadcast(broadcast::Publisher),
+}
+
+impl AnySender {
+    fn open(name: &str) -> shmkit::Result<AnySender> {
+        Ok(match channel::kind_of(name)? {
+            ObjectKind::CHANNEL_MPSC => AnySender::Mpsc(mpsc::Sender::open(name)?),
+            ObjectKind::CHANNEL_BROADCAST => AnySender::Broadcast(broadcast::Publisher::open(name)?),
+            _ => AnySender::Spsc(Sender::open(name)?),
+        })
+    }
+    fn max_message(&self) -> usize {
+        match self {
+            AnySender::Spsc(t) => t.max_message(),
+            AnySender::Mpsc(t) => t.max_message(),
+            AnySender::Broadcast(t) => t.max_message(),
+        }
+    }
+    fn send(&mut self, data: &[u8]) -> std::result::Result<(), ChannelError> {
+        match self {
+            AnySender::Spsc(t) => t.send(data),
+            AnySender::Mpsc(t) => t.send(data),
+            AnySender::Broadcast(t) => t.send(data),
+        }
+    }
+    fn send_timeout(&mut self, data: &[u8], d: Duration) -> std::result::Result<(), ChannelError> {
+        match self {
+            AnySender::Spsc(t) => t.send_timeout(data, d),
+            AnySender::Mpsc(t) => t.send_timeout(data, d),
+            AnySender::Broadcast(t) => t.send_timeout(data, d),
+        }
+    }
 }
