@@ -118,7 +118,10 @@ fn mpsc_from_the_shell() {
     assert_eq!(got, (0..300).collect::<Vec<_>>());
     let info = shmkit(&["channel", "info", &ch.0]);
     let text = String::from_utf8_lossy(&info.stdout);
-    assert!(text.contains("channel-mpsc") && text.contains("lane 2"), "{text}");
+    assert!(
+        text.contains("channel-mpsc") && text.contains("lane 2"),
+        "{text}"
+    );
     let json = shmkit(&["channel", "info", "--json", &ch.0]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v[0]["kind"], "channel-mpsc");
@@ -129,7 +132,13 @@ fn mpsc_from_the_shell() {
 fn broadcast_from_the_shell() {
     let ch = Chan::new("bc");
     let out = shmkit(&[
-        "channel", "create", &ch.0, "--kind", "broadcast", "--subscribers", "2",
+        "channel",
+        "create",
+        &ch.0,
+        "--kind",
+        "broadcast",
+        "--subscribers",
+        "2",
     ]);
     assert!(out.status.success(), "{out:?}");
     // Two subscribers, each gets everything. They subscribe before the sender starts:
@@ -139,12 +148,14 @@ fn broadcast_from_the_shell() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let v: serde_json::Value =
-            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout)
-                .unwrap();
+            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout).unwrap();
         if v[0]["receivers"].as_array().map_or(0, |a| a.len()) == 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "receivers did not join");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "receivers did not join"
+        );
     }
     let tx = Kid::spawn(&["send", &ch.0], Some(&lines(0..500)));
     assert!(tx.output(Duration::from_secs(20)).status.success());
@@ -159,21 +170,31 @@ fn broadcast_from_the_shell() {
 fn broadcast_overwrite_warns_with_the_missed_count() {
     let ch = Chan::new("bcow");
     let out = shmkit(&[
-        "channel", "create", &ch.0, "--kind", "broadcast", "--overwrite", "--capacity", "64",
-        "--max-message", "16",
+        "channel",
+        "create",
+        &ch.0,
+        "--kind",
+        "broadcast",
+        "--overwrite",
+        "--capacity",
+        "64",
+        "--max-message",
+        "16",
     ]);
     assert!(out.status.success(), "{out:?}");
     let r = Kid::spawn(&["recv", &ch.0, "--timeout", "20s"], None);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let v: serde_json::Value =
-            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout)
-                .unwrap();
+            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout).unwrap();
         assert_eq!(v[0]["mode"], "overwrite");
         if v[0]["receivers"].as_array().map_or(0, |a| a.len()) == 1 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "receiver did not join");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "receiver did not join"
+        );
     }
     let tx = Kid::spawn(&["send", &ch.0], Some(&lines(0..5000)));
     assert!(tx.output(Duration::from_secs(20)).status.success());
@@ -202,9 +223,11 @@ fn usage_errors_and_full_channels() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&ch.0) && err.contains("lanes"), "{err}");
-    assert!(shmkit(&["channel", "create", &ch.0, "--kind", "mpsc", "--lanes", "1"])
-        .status
-        .success());
+    assert!(
+        shmkit(&["channel", "create", &ch.0, "--kind", "mpsc", "--lanes", "1"])
+            .status
+            .success()
+    );
     // The only lane is held by a live sender (its stdin stays open): a second one is
     // refused clearly.
     let first = Command::new(BIN)
@@ -219,12 +242,14 @@ fn usage_errors_and_full_channels() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let v: serde_json::Value =
-            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout)
-                .unwrap();
+            serde_json::from_slice(&shmkit(&["channel", "info", "--json", &ch.0]).stdout).unwrap();
         if !v[0]["lanes"][0]["sender"].is_null() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the sender did not open");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sender did not open"
+        );
     }
     let o = Command::new(BIN)
         .args(["send", &ch.0])

@@ -112,7 +112,9 @@ impl AnySender {
     fn open(name: &str) -> shmkit::Result<AnySender> {
         Ok(match channel::kind_of(name)? {
             ObjectKind::CHANNEL_MPSC => AnySender::Mpsc(mpsc::Sender::open(name)?),
-            ObjectKind::CHANNEL_BROADCAST => AnySender::Broadcast(broadcast::Publisher::open(name)?),
+            ObjectKind::CHANNEL_BROADCAST => {
+                AnySender::Broadcast(broadcast::Publisher::open(name)?)
+            }
             _ => AnySender::Spsc(Sender::open(name)?),
         })
     }

@@ -36,7 +36,7 @@
 //! `sleepers` (SeqCst) before a last check; the publisher, after publishing (SeqCst),
 //! loads `sleepers` (SeqCst) and only when it is non-zero bumps `wake_seq` and wakes all
 //! of them (the Dekker pattern of [`super::wait`], made safe for many sleepers). The
-//! publisher waiting for room sleeps on `tx_sleep` ([`super::wait::block_on`]); a
+//! publisher waiting for room sleeps on `tx_sleep` (the SPSC wait loop); a
 //! subscriber notifies it after moving its cursor.
 //!
 //! Receiving copies (there is no guard lending ring memory: in Overwrite mode the
@@ -479,7 +479,9 @@ impl Publisher {
         for (i, chunk) in data.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            self.ch.word(p, i).store(u64::from_le_bytes(w), Ordering::Relaxed);
+            self.ch
+                .word(p, i)
+                .store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
         self.finish(data.len() as u32);
         Ok(())
@@ -736,7 +738,9 @@ impl Subscriber {
             ));
         }
         // Leave one slot of margin: the publisher may be writing the oldest one.
-        let oldest = (head + 1).saturating_sub(self.ch.g.slots).max(self.cursor + 1);
+        let oldest = (head + 1)
+            .saturating_sub(self.ch.g.slots)
+            .max(self.cursor + 1);
         let missed = oldest - self.cursor;
         self.missed += missed;
         self.advance(oldest);
@@ -755,27 +759,24 @@ impl Subscriber {
     }
 
     fn poll(&mut self, how: Check) -> std::result::Result<Option<Vec<u8>>, ChannelError> {
-        // Bounded: a publisher faster than us cannot keep us here.
-        for _ in 0..4 {
-            match self.read()? {
-                Read::Got(v) => return Ok(Some(v)),
-                Read::Lagged(n) => return Err(ChannelError::Lagged(n)),
-                Read::Nothing => {}
-            }
-            let gone = self.watch.gone(&self.ch.publisher(), how);
-            match gone {
-                None => return Ok(None),
-                Some(e) => {
-                    // The publisher's last message happens before it left: look again.
-                    if let Read::Got(v) = self.read()? {
-                        return Ok(Some(v));
-                    }
-                    self.watch.reported(&self.ch.publisher());
-                    return Err(e);
-                }
+        match self.read()? {
+            Read::Got(v) => return Ok(Some(v)),
+            Read::Lagged(n) => return Err(ChannelError::Lagged(n)),
+            Read::Nothing => {}
+        }
+        let Some(end) = self.watch.gone(&self.ch.publisher(), how) else {
+            return Ok(None);
+        };
+        // The publisher's last message happens before it left: look again.
+        match self.read()? {
+            Read::Got(v) => Ok(Some(v)),
+            // Reported now; the end is found again by the next call.
+            Read::Lagged(n) => Err(ChannelError::Lagged(n)),
+            Read::Nothing => {
+                self.watch.reported(&self.ch.publisher());
+                Err(end)
             }
         }
-        Ok(None)
     }
 
     fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Vec<u8>, ChannelError> {
@@ -917,7 +918,7 @@ pub fn describe(region: &(impl Region + ?Sized)) -> Result<BroadcastInfo> {
             subscribers.push(SubscriberInfo {
                 slot: i as u32,
                 holder,
-                behind: head.checked_sub(c).unwrap_or(0),
+                behind: head.saturating_sub(c),
             });
         }
     }

@@ -25,7 +25,7 @@
 //! SPSC guarantee carries over unchanged: a lane has exactly one writer, a record is
 //! published by its header word, so a producer killed half-way leaves no visible
 //! record; every committed record is delivered; the consumer validates every word it
-//! reads (the ring code of [`super::ring`] is reused as is).
+//! reads (the SPSC ring code is reused as is).
 //!
 //! - A [`Sender`] claims the first lane that is free or held by a dead process (the
 //!   restarted producer recovers the lane's head from its records, like SPSC).

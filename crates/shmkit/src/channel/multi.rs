@@ -116,9 +116,9 @@ impl Obj {
                 .checked_add(size)
                 .is_some_and(|e| e <= self.map.len() as u64);
         RingView {
-            // SAFETY: `off` is inside the mapping when ok; otherwise the view is empty
-            // and never dereferenced (size 0 fails every range check).
             base: if ok {
+                // SAFETY: `off` is inside the mapping (ok). Otherwise the view is empty
+                // and never dereferenced (size 0 fails every range check).
                 unsafe { self.map.as_ptr().add(off) }
             } else {
                 self.map.as_ptr()
@@ -152,7 +152,6 @@ impl RingView<'_> {
         // (checked in Obj::ring).
         Some(unsafe { self.base.add(off as usize) })
     }
-
 
     /// Copies `src` to ring offset `off`; false if out of range.
     pub fn copy_in(&self, off: u64, src: &[u8]) -> bool {

@@ -131,8 +131,9 @@ fn encode(id: u32, seq: u64, max: usize) -> Vec<u8> {
 }
 
 fn checksum(b: &[u8]) -> u64 {
-    b.iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Checks a message; returns (producer id, sequence).
@@ -254,7 +255,10 @@ fn mpsc_stress_several_producer_processes() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut got = 0;
     while got < total {
-        assert!(Instant::now() < deadline, "stress: only {got} of {total} messages");
+        assert!(
+            Instant::now() < deadline,
+            "stress: only {got} of {total} messages"
+        );
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(m) => {
                 let (id, seq) = decode(&m);
@@ -270,7 +274,10 @@ fn mpsc_stress_several_producer_processes() {
     for c in children {
         assert_eq!(c.join(Duration::from_secs(10)), Some(0));
     }
-    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Err(ChannelError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(ChannelError::Disconnected)
+    );
 }
 
 #[test]
@@ -322,7 +329,10 @@ fn mpsc_crash_producers_at_random_points() {
         let mut ended_after_kill = false;
         let mut saw_death = false;
         while !ended_after_kill || next[0] < quota {
-            assert!(Instant::now() < deadline, "round {round}: stuck at {next:?}");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: stuck at {next:?}"
+            );
             if next[1] >= kill_after {
                 if let Some(v) = victim.take() {
                     v.kill();
@@ -357,7 +367,10 @@ fn mpsc_crash_producers_at_random_points() {
             "round {round}: left over {left:?}"
         );
     }
-    assert!(deaths > 0, "no producer death was reported in {rounds} rounds");
+    assert!(
+        deaths > 0,
+        "no producer death was reported in {rounds} rounds"
+    );
 }
 
 #[test]
@@ -370,7 +383,8 @@ fn mpsc_corrupt_objects_give_errors() {
     let original = map.read_vec(0, 1024).unwrap();
     // Config fields.
     for (off, val) in [(76u64, 0u32), (76, 1000), (72, 1 << 31), (64, 3), (88, 7)] {
-        map.write_at(off as usize, &original[off as usize..off as usize + 4]).unwrap();
+        map.write_at(off as usize, &original[off as usize..off as usize + 4])
+            .unwrap();
         map.write(off as usize, &val).unwrap();
         let e = mpsc::Receiver::open(&name).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt, "offset {off}: {e}");
@@ -380,10 +394,17 @@ fn mpsc_corrupt_objects_give_errors() {
     // Garbage records in a lane: Corrupt, never a panic or a hang.
     let mut rx = mpsc::Receiver::open(&name).unwrap();
     let lane1_ring = mpsc::LANES_OFFSET + (mpsc::LANE_HEADER + 256) + mpsc::LANE_HEADER;
-    for word in [u64::MAX, 0xdead_beef_0000_0001, (u32::from_le_bytes(*b"MSG\0") as u64) << 32 | 999] {
+    for word in [
+        u64::MAX,
+        0xdead_beef_0000_0001,
+        (u32::from_le_bytes(*b"MSG\0") as u64) << 32 | 999,
+    ] {
         map.write(lane1_ring, &word).unwrap();
         assert!(
-            matches!(rx.recv_timeout(Duration::from_millis(200)), Err(ChannelError::Corrupt(_))),
+            matches!(
+                rx.recv_timeout(Duration::from_millis(200)),
+                Err(ChannelError::Corrupt(_))
+            ),
             "word {word:#x}"
         );
     }
@@ -391,7 +412,8 @@ fn mpsc_corrupt_objects_give_errors() {
     assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
     // Garbage positions: the next opener refuses them.
     drop(rx);
-    map.write(mpsc::LANES_OFFSET + mpsc::LANE_TAIL, &12345u64).unwrap();
+    map.write(mpsc::LANES_OFFSET + mpsc::LANE_TAIL, &12345u64)
+        .unwrap();
     assert_eq!(
         mpsc::Receiver::open(&name).unwrap_err().kind(),
         ErrorKind::Corrupt
@@ -530,7 +552,9 @@ fn broadcast_overwrite_counts_add_up() {
     let mut rng = 77u64;
     while seq < total || got + missed < total {
         // The publisher never waits; the subscriber reads in bursts.
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         for _ in 0..(rng >> 60) {
             if seq < total {
                 tx.try_send(&bc_msg(seq, 64)).unwrap();
@@ -541,7 +565,11 @@ fn broadcast_overwrite_counts_add_up() {
             match sub.try_recv() {
                 Ok(m) => {
                     let s = bc_check(&m);
-                    assert_eq!(s, last.map_or(0, |l| l + 1), "after {last:?}, missed {missed}");
+                    assert_eq!(
+                        s,
+                        last.map_or(0, |l| l + 1),
+                        "after {last:?}, missed {missed}"
+                    );
                     last = Some(s);
                     got += 1;
                 }
@@ -764,9 +792,15 @@ fn broadcast_crash_publisher_at_random_points() {
                 Err(e) => panic!("round {round}: {e}"),
             }
         }
-        assert!(pubr.is_none(), "round {round}: the end came before the kill");
+        assert!(
+            pubr.is_none(),
+            "round {round}: the end came before the kill"
+        );
     }
-    assert!(deaths > rounds / 2, "only {deaths} deaths reported in {rounds} rounds");
+    assert!(
+        deaths > rounds / 2,
+        "only {deaths} deaths reported in {rounds} rounds"
+    );
 }
 
 #[test]
@@ -778,7 +812,14 @@ fn broadcast_corrupt_objects_give_errors() {
     let map = shm.map().unwrap();
     let size = map.len();
     let original = map.read_vec(0, size).unwrap();
-    for (off, val) in [(64usize, 0u32), (64, 1), (72, u32::MAX), (76, 0), (80, 7), (84, 9)] {
+    for (off, val) in [
+        (64usize, 0u32),
+        (64, 1),
+        (72, u32::MAX),
+        (76, 0),
+        (80, 7),
+        (84, 9),
+    ] {
         map.write(off, &val).unwrap();
         let e = Subscriber::open(&name).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt, "offset {off}: {e}");
