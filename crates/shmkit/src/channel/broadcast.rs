@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use super::liveness;
 use super::multi::{Obj, Watch};
+use super::seqlock;
 use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::{ChannelError, EndpointInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -293,6 +294,37 @@ impl Chan {
     }
 }
 
+impl seqlock::SlotMem for Chan {
+    #[inline]
+    fn seq(&self, p: u64, order: Ordering) -> u64 {
+        Chan::seq(self, p).load(order)
+    }
+    #[inline]
+    fn set_seq(&self, p: u64, v: u64, order: Ordering) {
+        Chan::seq(self, p).store(v, order)
+    }
+    #[inline]
+    fn len(&self, p: u64) -> u32 {
+        Chan::len(self, p).load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn set_len(&self, p: u64, v: u32) {
+        Chan::len(self, p).store(v, Ordering::Relaxed)
+    }
+    #[inline]
+    fn word(&self, p: u64, i: usize) -> u64 {
+        Chan::word(self, p, i).load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn set_word(&self, p: u64, i: usize, v: u64) {
+        Chan::word(self, p, i).store(v, Ordering::Relaxed)
+    }
+    #[inline]
+    fn fence(&self, order: Ordering) {
+        fence(order)
+    }
+}
+
 /// Where a publisher resumes: the shared `head`, moved past messages a publisher that
 /// died had published before storing `head` (at most one ring).
 fn recover_head(ch: &Chan) -> u64 {
@@ -445,21 +477,12 @@ impl Publisher {
 
     /// Marks slot `head` as being written.
     fn begin(&self) {
-        let p = self.head;
-        // Relaxed: the Release fence below orders it before the payload stores.
-        self.ch.seq(p).store(2 * p + 1, Ordering::Relaxed);
-        // SYNC: Release fence pairs with the Acquire fence in Subscriber::read: a
-        // reader that sees any payload byte of this write also sees the odd seq.
-        fence(Ordering::Release);
+        seqlock::begin(&self.ch, self.head);
     }
 
     fn finish(&mut self, len: u32) {
         let p = self.head;
-        self.ch.len(p).store(len, Ordering::Relaxed);
-        // SYNC: SeqCst (release) pairs with the Acquire seq loads in Subscriber::read:
-        // length and payload are visible to a reader that sees 2p + 2; SeqCst also
-        // orders it before the sleepers load below (Dekker with Subscriber::wait).
-        self.ch.seq(p).store(2 * p + 2, Ordering::SeqCst);
+        seqlock::finish(&self.ch, p, len);
         self.head = p + 1;
         // SYNC: Release pairs with the Acquire loads of `head` in recover_head and
         // Subscriber::overtaken.
@@ -475,14 +498,7 @@ impl Publisher {
     fn put(&mut self, data: &[u8], deadline: Option<Option<Instant>>) -> Result<(), ChannelError> {
         self.reserve(data.len(), deadline)?;
         self.begin();
-        let p = self.head;
-        for (i, chunk) in data.chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.ch
-                .word(p, i)
-                .store(u64::from_le_bytes(w), Ordering::Relaxed);
-        }
+        seqlock::write(&self.ch, self.head, data);
         self.finish(data.len() as u32);
         Ok(())
     }
@@ -689,41 +705,18 @@ impl Subscriber {
 
     /// One attempt at message `self.cursor`.
     fn read(&mut self) -> std::result::Result<Read, ChannelError> {
-        let ch = &self.ch;
         let c = self.cursor;
-        let want = 2 * c + 2;
-        // SYNC: Acquire pairs with the SeqCst (release) seq store in Publisher::finish.
-        let s1 = ch.seq(c).load(Ordering::Acquire);
-        if s1 < want {
-            return Ok(Read::Nothing);
-        }
-        if s1 == want {
-            let len = ch.len(c).load(Ordering::Relaxed);
-            if len > ch.g.max_message {
-                // A torn length is possible only if the slot is being rewritten.
-                fence(Ordering::Acquire);
-                if ch.seq(c).load(Ordering::Relaxed) == s1 {
-                    return Err(ChannelError::Corrupt(
-                        "a message is longer than the channel's limit",
-                    ));
-                }
-                return self.overtaken();
-            }
-            let mut out = vec![0u8; len as usize];
-            for (i, chunk) in out.chunks_mut(8).enumerate() {
-                let w = ch.word(c, i).load(Ordering::Relaxed).to_le_bytes();
-                chunk.copy_from_slice(&w[..chunk.len()]);
-            }
-            // SYNC: Acquire fence pairs with the Release fence in Publisher::begin: if
-            // a payload load above saw a later write, the seq load below sees its odd
-            // (or later) value.
-            fence(Ordering::Acquire);
-            if ch.seq(c).load(Ordering::Relaxed) == s1 {
+        match seqlock::read(&self.ch, c, self.ch.g.max_message) {
+            seqlock::Slot::Got(v) => {
                 self.advance(c + 1);
-                return Ok(Read::Got(out));
+                Ok(Read::Got(v))
             }
+            seqlock::Slot::Nothing => Ok(Read::Nothing),
+            seqlock::Slot::Reused => self.overtaken(),
+            seqlock::Slot::TooLong => Err(ChannelError::Corrupt(
+                "a message is longer than the channel's limit",
+            )),
         }
-        self.overtaken()
     }
 
     /// The slot was reused: jump to the oldest message that is still in the ring.

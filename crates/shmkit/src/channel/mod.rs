@@ -44,6 +44,7 @@ pub mod layout;
 mod liveness;
 pub mod mpsc;
 mod multi;
+mod seqlock;
 mod ring;
 mod shared;
 mod spsc;
