@@ -181,29 +181,32 @@ pub fn create(
     g.slots = (capacity / g.slot_size()).max(2);
     g.check()
         .map_err(|r| Error::invalid("create", &object, r))?;
-    Obj::create(name, g.total_size(), perm, |map| {
-        header::init(
-            map,
-            header::Layout {
-                kind: ObjectKind::CHANNEL_BROADCAST,
-                version: LAYOUT_VERSION,
-                header_size: (g.ring_offset() as usize - HEADER_SIZE) as u32,
-                total_size: g.total_size(),
-            },
-        )?;
-        map.write(
-            CONFIG_OFFSET,
-            &Config {
-                slots: g.slots,
-                max_message: max,
-                subscribers,
-                mode: (mode == Mode::Overwrite) as u32,
-                slot_size: g.slot_size() as u32,
-                ring_offset: g.ring_offset(),
-                reserved: [0; 4],
-            },
-        )
-    })
+    Obj::create(name, g.total_size(), perm, |map| init(map, g))
+}
+
+/// Lays out a broadcast object with geometry `g` in `region` (not yet published).
+pub(crate) fn init(region: &(impl Region + ?Sized), g: BroadcastGeometry) -> Result<()> {
+    header::init(
+        region,
+        header::Layout {
+            kind: ObjectKind::CHANNEL_BROADCAST,
+            version: LAYOUT_VERSION,
+            header_size: (g.ring_offset() as usize - HEADER_SIZE) as u32,
+            total_size: g.total_size(),
+        },
+    )?;
+    region.write(
+        CONFIG_OFFSET,
+        &Config {
+            slots: g.slots,
+            max_message: g.max_message,
+            subscribers: g.subscribers,
+            mode: (g.mode == Mode::Overwrite) as u32,
+            slot_size: g.slot_size() as u32,
+            ring_offset: g.ring_offset(),
+            reserved: [0; 4],
+        },
+    )
 }
 
 /// Validates a broadcast object's header and config; returns its geometry.

@@ -40,6 +40,7 @@
 
 pub mod broadcast;
 pub mod fuzz;
+pub mod fuzz_multi;
 pub mod layout;
 mod liveness;
 pub mod mpsc;

@@ -138,28 +138,31 @@ pub fn create(name: &str, capacity: u64, max_message: u64, lanes: u32, mode: u32
     }
     let ring = Geometry::for_request(capacity, max_message, &object)?;
     let g = MpscGeometry { ring, lanes };
-    Obj::create(name, g.total_size(), mode, |map| {
-        header::init(
-            map,
-            header::Layout {
-                kind: ObjectKind::CHANNEL_MPSC,
-                version: LAYOUT_VERSION,
-                header_size: (LANES_OFFSET - HEADER_SIZE) as u32,
-                total_size: g.total_size(),
-            },
-        )?;
-        map.write(
-            CONFIG_OFFSET,
-            &Config {
-                ring_size: ring.ring_size,
-                max_message: ring.max_message,
-                lanes,
-                lane_offset: LANES_OFFSET as u64,
-                lane_stride: g.stride(),
-                reserved: [0; 4],
-            },
-        )
-    })
+    Obj::create(name, g.total_size(), mode, |map| init(map, g))
+}
+
+/// Lays out an MPSC object with geometry `g` in `region` (not yet published).
+pub(crate) fn init(region: &(impl Region + ?Sized), g: MpscGeometry) -> Result<()> {
+    header::init(
+        region,
+        header::Layout {
+            kind: ObjectKind::CHANNEL_MPSC,
+            version: LAYOUT_VERSION,
+            header_size: (LANES_OFFSET - HEADER_SIZE) as u32,
+            total_size: g.total_size(),
+        },
+    )?;
+    region.write(
+        CONFIG_OFFSET,
+        &Config {
+            ring_size: g.ring.ring_size,
+            max_message: g.ring.max_message,
+            lanes: g.lanes,
+            lane_offset: LANES_OFFSET as u64,
+            lane_stride: g.stride(),
+            reserved: [0; 4],
+        },
+    )
 }
 
 /// Validates an MPSC object's header and config; returns its geometry.
