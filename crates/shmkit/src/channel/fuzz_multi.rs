@@ -111,7 +111,8 @@ impl SlotMem for Slots<'_> {
         }
     }
     fn word(&self, p: u64, i: usize) -> u64 {
-        self.heap.u64_at(self.off(p) + broadcast::SLOT_HEADER + 8 * i)
+        self.heap
+            .u64_at(self.off(p) + broadcast::SLOT_HEADER + 8 * i)
     }
     fn set_word(&self, p: u64, i: usize, v: u64) {
         if let Ok(a) = self

@@ -863,3 +863,122 @@ fn broadcast_corrupt_objects_give_errors() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Property tests against models
+// ---------------------------------------------------------------------------------
+
+mod model {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum MpscOp {
+        Send(usize, Vec<u8>),
+        Recv,
+    }
+
+    fn mpsc_op() -> impl Strategy<Value = MpscOp> {
+        prop_oneof![
+            (0usize..3, proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(l, v)| MpscOp::Send(l, v)),
+            Just(MpscOp::Recv),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum BcOp {
+        Publish(Vec<u8>),
+        Recv(usize),
+        Join,
+        Leave(usize),
+    }
+
+    fn bc_op() -> impl Strategy<Value = BcOp> {
+        prop_oneof![
+            3 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(BcOp::Publish),
+            3 => (0usize..3).prop_map(BcOp::Recv),
+            1 => Just(BcOp::Join),
+            1 => (0usize..3).prop_map(BcOp::Leave),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Three lanes against three queues, served round robin as documented.
+        #[test]
+        fn mpsc_matches_per_lane_queues(ops in proptest::collection::vec(mpsc_op(), 1..200)) {
+            let (name, _g) = make("mpsc_prop", 3, 256, 40);
+            let mut rx = mpsc::Receiver::open(&name).unwrap();
+            let mut txs: Vec<_> = (0..3).map(|_| mpsc::Sender::open(&name).unwrap()).collect();
+            let mut model: Vec<VecDeque<Vec<u8>>> = vec![VecDeque::new(); 3];
+            let mut next = 0;
+            for op in ops {
+                match op {
+                    MpscOp::Send(l, v) => match txs[l].try_send(&v) {
+                        Ok(()) => model[l].push_back(v),
+                        Err(ChannelError::Full) => prop_assert!(!model[l].is_empty()),
+                        Err(e) => prop_assert!(false, "send: {e}"),
+                    },
+                    MpscOp::Recv => {
+                        let lane = (0..3).map(|i| (next + i) % 3).find(|&l| !model[l].is_empty());
+                        match (rx.try_recv_ref(), lane) {
+                            (Ok(g), Some(l)) => {
+                                prop_assert_eq!(g.lane(), l);
+                                prop_assert_eq!(&*g, &model[l].pop_front().unwrap()[..]);
+                                next = (l + 1) % 3;
+                            }
+                            (Err(ChannelError::Empty), None) => {}
+                            (got, want) => prop_assert!(false, "recv: {:?} vs lane {:?}", got.map(|g| g.to_vec()), want),
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A Backpressure broadcast against one queue per subscriber: full exactly
+        /// when a subscriber has a ring's worth unread.
+        #[test]
+        fn broadcast_matches_per_subscriber_queues(ops in proptest::collection::vec(bc_op(), 1..200)) {
+            let (name, _g) = make_bc("bc_prop", 3, Mode::Backpressure, 4, 40);
+            let mut tx = Publisher::open(&name).unwrap();
+            let mut subs: Vec<Option<(Subscriber, VecDeque<Vec<u8>>)>> = vec![None, None, None];
+            for op in ops {
+                match op {
+                    BcOp::Publish(v) => {
+                        let full = subs.iter().flatten().any(|(_, q)| q.len() >= 4);
+                        match tx.try_send(&v) {
+                            Ok(()) => {
+                                prop_assert!(!full);
+                                for (_, q) in subs.iter_mut().flatten() {
+                                    q.push_back(v.clone());
+                                }
+                            }
+                            Err(ChannelError::Full) => prop_assert!(full),
+                            Err(e) => prop_assert!(false, "publish: {e}"),
+                        }
+                    }
+                    BcOp::Recv(i) => {
+                        if let Some((s, q)) = &mut subs[i] {
+                            match (s.try_recv(), q.pop_front()) {
+                                (Ok(m), Some(want)) => prop_assert_eq!(m, want),
+                                (Err(ChannelError::Empty), None) => {}
+                                (got, want) => prop_assert!(false, "recv: {:?} vs {:?}", got, want),
+                            }
+                        }
+                    }
+                    BcOp::Join => {
+                        if let Some(free) = subs.iter().position(|s| s.is_none()) {
+                            subs[free] = Some((Subscriber::open(&name).unwrap(), VecDeque::new()));
+                        }
+                    }
+                    BcOp::Leave(i) => subs[i] = None,
+                }
+            }
+        }
+    }
+}
