@@ -9,7 +9,8 @@
 //!    128         128   publisher: head u64 (messages published) | owner u64 | epoch u32
 //!    256         128   tx_sleep: AtomicU32, 1 while the publisher waits for room
 //!    384         128   rx wait: wake_seq u32 (futex) | sleepers u32
-//!    512   128*subs    subscriber slots: owner u64 | epoch u32 | pad to 64 |
+//!    512   128*subs    subscriber slots: owner u64 | epoch u32 | sleeping u32 |
+//!                                        pad to 64 |
 //!                                        cursor u64 (next message index) | pad
 //!   ring  slots*size   message slots: seq u64 | len u32 | zero u32 | payload (max
 //!                      message rounded up to 8)
@@ -35,7 +36,9 @@
 //! Waiting: subscribers sleep on one futex word `wake_seq` and count themselves in
 //! `sleepers` (SeqCst) before a last check; the publisher, after publishing (SeqCst),
 //! loads `sleepers` (SeqCst) and only when it is non-zero bumps `wake_seq` and wakes all
-//! of them (the Dekker pattern of [`super::wait`], made safe for many sleepers). The
+//! of them (the Dekker pattern of [`super::wait`], made safe for many sleepers). A
+//! sleeper also sets `sleeping` in its own slot, so that when a subscriber dies asleep,
+//! whoever reclaims its slot takes its count back out of `sleepers`. The
 //! publisher waiting for room sleeps on `tx_sleep` (the SPSC wait loop); a
 //! subscriber notifies it after moving its cursor.
 //!
@@ -76,6 +79,8 @@ pub const SUBS_OFFSET: usize = 512;
 pub const SUB_SIZE: usize = 128;
 /// Offset of the cursor in a subscriber slot.
 pub const SUB_CURSOR: usize = 64;
+/// Offset of the "asleep, counted in sleepers" flag in a subscriber slot.
+pub const SUB_SLEEPING: usize = 12;
 /// Bytes of a message slot's header (seq u64, len u32, zero u32).
 pub const SLOT_HEADER: usize = 16;
 /// Most subscribers.
@@ -276,6 +281,17 @@ impl Chan {
     fn sub(&self, i: usize) -> liveness::Endpoint<'_> {
         self.obj.endpoint(SUBS_OFFSET + i * SUB_SIZE)
     }
+    fn sleeping(&self, i: usize) -> &AtomicU32 {
+        self.obj.word32(SUBS_OFFSET + i * SUB_SIZE + SUB_SLEEPING)
+    }
+    /// Takes a reclaimed slot's sleeper out of the count (it died asleep).
+    fn unsleep(&self, i: usize) {
+        if self.sleeping(i).swap(0, Ordering::Relaxed) == 1 {
+            self.obj
+                .word32(SLEEPERS_OFFSET)
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
     fn cursor(&self, i: usize) -> &AtomicU64 {
         self.obj.word64(SUBS_OFFSET + i * SUB_SIZE + SUB_CURSOR)
     }
@@ -413,9 +429,13 @@ impl Publisher {
             }
             if reap && !liveness::alive(w) {
                 // SYNC: a dead subscriber wrote nothing after dying; Relaxed suffices.
-                let _ = ep
+                if ep
                     .owner
-                    .compare_exchange(w, 0, Ordering::Relaxed, Ordering::Relaxed);
+                    .compare_exchange(w, 0, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    ch.unsleep(i);
+                }
                 continue;
             }
             // SYNC: SeqCst pairs with the SeqCst cursor store in Subscriber::advance
@@ -661,6 +681,7 @@ impl Subscriber {
                     format!("all {} subscriber slots are taken", ch.g.subscribers),
                 )
             })?;
+        ch.unsleep(slot);
         let cursor = recover_head(&ch);
         // SYNC: SeqCst pairs with the SeqCst cursor loads in Publisher::min_cursor.
         ch.cursor(slot).store(cursor, Ordering::SeqCst);
@@ -799,6 +820,9 @@ impl Subscriber {
             // SYNC: SeqCst pairs with the SeqCst sleepers load in Publisher::finish:
             // either it sees us and bumps wake_seq, or our poll below sees its message.
             sleepers.fetch_add(1, Ordering::SeqCst);
+            // Counted first, flagged second: a death in between leaks one count (the
+            // publisher then makes a needless wake call), never a negative count.
+            self.ch.sleeping(self.slot).store(1, Ordering::Relaxed);
             let polled = self.poll(Check::Normal);
             let slice = match (&polled, deadline) {
                 (Ok(None), None) => Some(LIVENESS_SLICE),
@@ -809,7 +833,7 @@ impl Subscriber {
                 _ => None,
             };
             let w = slice.map(|s| futex::wait(seq_word, seen, Some(s)));
-            sleepers.fetch_sub(1, Ordering::Relaxed);
+            self.ch.unsleep(self.slot);
             match polled {
                 Ok(Some(v)) => return Ok(v),
                 Err(e) => return Err(e),

@@ -804,6 +804,57 @@ fn broadcast_crash_publisher_at_random_points() {
 }
 
 #[test]
+fn broadcast_crash_subscribers_at_random_points() {
+    // Backpressure: a subscriber killed anywhere (mid-read included) must not hold the
+    // publisher back for long, and the survivor still gets every message intact.
+    let rounds = env_or("SHMKIT_BC_SUB_CRASH_ROUNDS", 40);
+    let (name, _g) = make_bc("bc_crash_sub", 2, Mode::Backpressure, 4, 64);
+    let mut tx = Publisher::open(&name).unwrap();
+    tx.set_spin(50);
+    let mut survivor = Subscriber::open(&name).unwrap();
+    let mut rng = 0xfeed_beef_1234_5679u64 ^ std::process::id() as u64;
+    let mut seq = 0u64;
+    for round in 0..rounds {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let ready = Ready::new();
+        let n = name.clone();
+        let victim = fork_child(|| {
+            let Ok(mut sub) = Subscriber::open(&n) else {
+                return 3;
+            };
+            ready.signal();
+            loop {
+                match sub.recv() {
+                    Ok(m) if m.len() >= 20 => {}
+                    Ok(_) => return 5,
+                    Err(_) => return 4,
+                }
+            }
+        });
+        assert!(ready.wait(1), "round {round}: subscriber did not join");
+        let kill_at = seq + rng % 12;
+        let mut victim = Some(victim);
+        for _ in 0..16 {
+            if seq == kill_at {
+                victim.take().unwrap().kill();
+            }
+            // The survivor keeps up; the victim reads or is dead and reclaimed.
+            let m = bc_msg(seq, 64);
+            tx.send_timeout(&m, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("round {round}: send {seq}: {e}"));
+            assert_eq!(
+                bc_check(&survivor.recv_timeout(Duration::from_secs(10)).unwrap()),
+                seq
+            );
+            seq += 1;
+        }
+        drop(victim);
+    }
+}
+
+#[test]
 fn broadcast_corrupt_objects_give_errors() {
     use shmkit::posix::{Access, PosixShm, ShmName};
     use shmkit::region::{Region, RegionExt};
