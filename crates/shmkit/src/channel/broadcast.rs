@@ -820,6 +820,10 @@ impl Subscriber {
             // SYNC: SeqCst pairs with the SeqCst sleepers load in Publisher::finish:
             // either it sees us and bumps wake_seq, or our poll below sees its message.
             sleepers.fetch_add(1, Ordering::SeqCst);
+            // SYNC: SeqCst fence orders the count above before the Acquire seq load of
+            // the poll below (store-buffering with Publisher::finish's SeqCst seq store
+            // and SeqCst sleepers load); slow path only.
+            fence(Ordering::SeqCst);
             // Counted first, flagged second: a death in between leaks one count (the
             // publisher then makes a needless wake call), never a negative count.
             self.ch.sleeping(self.slot).store(1, Ordering::Relaxed);

@@ -189,4 +189,49 @@ mod loom_tests {
             publisher.join().unwrap();
         });
     }
+
+    /// Backpressure over a 2-slot ring: the publisher writes message `p` only once the
+    /// subscriber's cursor (SeqCst, as in the channel) is above `p - 2`; the
+    /// subscriber must then read every message intact, never a reused slot.
+    #[test]
+    fn loom_backpressure_never_overtakes() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let m = Arc::new(Mem {
+                seq: [AtomicU64::new(0), AtomicU64::new(0)],
+                len: [AtomicU32::new(0), AtomicU32::new(0)],
+                words: [
+                    [AtomicU64::new(0), AtomicU64::new(0)],
+                    [AtomicU64::new(0), AtomicU64::new(0)],
+                ],
+            });
+            let cursor = Arc::new(AtomicU64::new(0));
+            let (m2, c2) = (m.clone(), cursor.clone());
+            let publisher = loom::thread::spawn(move || {
+                for p in 0..3 {
+                    while p - c2.load(Ordering::SeqCst).min(p) >= 2 {
+                        loom::thread::yield_now();
+                    }
+                    let data = msg(p);
+                    begin(&*m2, p);
+                    write(&*m2, p, &data);
+                    finish(&*m2, p, data.len() as u32);
+                }
+            });
+            let mut p = 0;
+            while p < 3 {
+                match read(&*m, p, 16) {
+                    Slot::Got(v) => {
+                        assert_eq!(v, msg(p));
+                        p += 1;
+                        cursor.store(p, Ordering::SeqCst);
+                    }
+                    Slot::Nothing => loom::thread::yield_now(),
+                    other => panic!("message {p}: {other:?}"),
+                }
+            }
+            publisher.join().unwrap();
+        });
+    }
 }
