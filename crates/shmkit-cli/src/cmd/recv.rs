@@ -1,11 +1,13 @@
 //! `shmkit recv NAME`: messages from a channel to standard output, one per line (or as
 //! length-prefixed frames with `--frames`). Exits 0 when the sender closed and every
 //! message was written, non-zero when the sender died (after writing every message it
-//! had committed) or a timeout passed. Works on every kind: on an MPSC channel it
-//! reads every sender's messages until none is left (non-zero if one died); on a
-//! broadcast channel it subscribes, and an overtaken subscriber prints a warning with
-//! the number of messages it missed on standard error. With `--count` on those kinds,
-//! the end of one sender's stream does not end `recv`: it waits for the count.
+//! had committed) or a timeout passed.
+//!
+//! Works on every kind: on an MPSC channel it reads every sender's messages until none
+//! is left (non-zero if one died); on a broadcast channel it subscribes (and gets the
+//! messages sent from then on), and an overtaken subscriber prints a warning with the
+//! number of messages it missed on standard error. With `--count` on those kinds, the
+//! end of one sender's stream does not end `recv`: it waits for the count.
 
 use std::io::Write;
 use std::time::Duration;

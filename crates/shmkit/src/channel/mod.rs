@@ -16,6 +16,10 @@
 //! - When the sender closes or dies, the receiver gets every committed message, then
 //!   [`ChannelError::Disconnected`] or [`ChannelError::PeerDied`]. A message the sender
 //!   was writing when it died is never seen, whole or torn.
+//! - Two more kinds share the error type and the call style: [`mpsc`] (several
+//!   producers, one lane each, one consumer) and [`broadcast`] (one publisher, N
+//!   subscribers with their own cursors; Backpressure or Overwrite). Pick the kind with
+//!   [`Options::kind`]; [`info_any`] describes any of them.
 //! - Everything read from shared memory is validated: a corrupt or hostile object gives
 //!   [`ChannelError::Corrupt`] (hot path) or [`crate::ErrorKind::Corrupt`] (open), never
 //!   undefined behaviour, a panic or a hang.
