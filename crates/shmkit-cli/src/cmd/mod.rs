@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+pub mod bench;
 pub mod demo;
 
 /// Every subcommand of `shmkit`.
@@ -9,6 +10,8 @@ pub mod demo;
 pub enum Command {
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
+    /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -16,6 +19,7 @@ impl Command {
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Demo(_) => "demo",
+            Command::Bench(_) => "bench",
         }
     }
 }
@@ -24,5 +28,6 @@ impl Command {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
