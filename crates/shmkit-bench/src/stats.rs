@@ -28,7 +28,14 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if n == 0 {
         return None;
     }
-    let rank = ((p / 100.0) * n as f64).ceil() as usize;
+    // p * n / 100 in floating point can land a hair above an integer (99.9% of 1000 is
+    // 999.0000000000001): treat values within rounding error of an integer as that one.
+    let x = p * n as f64 / 100.0;
+    let rank = if (x - x.round()).abs() < 1e-9 {
+        x.round()
+    } else {
+        x.ceil()
+    } as usize;
     Some(sorted[rank.clamp(1, n) - 1])
 }
 
