@@ -364,10 +364,7 @@ impl Report {
                 }
                 let Some(r) = tr.round_trip.iter().find(|r| r.size == size) else {
                     if tr.skipped_sizes.contains(&size) {
-                        t.add_row(vec![
-                            Cell::new(&tr.name),
-                            Cell::new("too large"),
-                        ]);
+                        t.add_row(vec![Cell::new(&tr.name), Cell::new("too large")]);
                         rows += 1;
                     }
                     continue;

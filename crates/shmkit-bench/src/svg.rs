@@ -59,9 +59,18 @@ impl Canvas {
         if rows.is_empty() {
             return;
         }
-        let lo = rows.iter().map(|(_, l)| l.min_ns.max(1) as f64).fold(f64::MAX, f64::min);
-        let hi = rows.iter().map(|(_, l)| l.p999_ns.max(1) as f64).fold(0.0, f64::max);
-        let (lo, hi) = (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
+        let lo = rows
+            .iter()
+            .map(|(_, l)| l.min_ns.max(1) as f64)
+            .fold(f64::MAX, f64::min);
+        let hi = rows
+            .iter()
+            .map(|(_, l)| l.p999_ns.max(1) as f64)
+            .fold(0.0, f64::max);
+        let (lo, hi) = (
+            lo.log10().floor(),
+            hi.log10().ceil().max(lo.log10().floor() + 1.0),
+        );
         let span = WIDTH - LABEL - VALUE;
         let x = |ns: f64| LABEL + (ns.max(1.0).log10() - lo) / (hi - lo) * span;
         let top = self.y;
@@ -74,7 +83,10 @@ impl Canvas {
                 x(l.min_ns as f64),
                 x(l.p999_ns as f64)
             );
-            let (bx, bw) = (x(l.median_ns), (x(l.p99_ns as f64) - x(l.median_ns)).max(1.0));
+            let (bx, bw) = (
+                x(l.median_ns),
+                (x(l.p99_ns as f64) - x(l.median_ns)).max(1.0),
+            );
             let _ = writeln!(
                 self.body,
                 r#"<rect x="{bx:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{c}" opacity="0.55"/><circle cx="{bx:.1}" cy="{mid:.1}" r="3.5" fill="{c}"/>"#,
@@ -157,7 +169,11 @@ pub fn render(report: &Report) -> String {
             .filter_map(|t| {
                 t.throughput.iter().find(|r| r.size == size).map(|r| {
                     if big {
-                        (t.name.as_str(), r.bytes_per_sec, fmt_bandwidth(r.bytes_per_sec))
+                        (
+                            t.name.as_str(),
+                            r.bytes_per_sec,
+                            fmt_bandwidth(r.bytes_per_sec),
+                        )
                     } else {
                         (t.name.as_str(), r.msgs_per_sec, fmt_rate(r.msgs_per_sec))
                     }

@@ -72,12 +72,10 @@ fn dup(fd: &OwnedFd, what: &str) -> Result<OwnedFd> {
 
 /// Two pipes: lead → peer and peer → lead.
 pub fn setup_pipes() -> Result<Setup> {
-    let (to_peer_r, to_peer_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| BenchError::io("pipe", e.into()))?;
-    let (to_lead_r, to_lead_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| BenchError::io("pipe", e.into()))?;
+    let (to_peer_r, to_peer_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| BenchError::io("pipe", e.into()))?;
+    let (to_lead_r, to_lead_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| BenchError::io("pipe", e.into()))?;
     let peer = PeerSpec::Fds {
         rx: raw(&to_peer_r),
         tx: raw(&to_lead_w),

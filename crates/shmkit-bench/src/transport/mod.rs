@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BenchError, Result};
 
+pub mod fds;
 #[allow(unsafe_code)]
 pub mod floor;
-pub mod fds;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx;
 #[allow(unsafe_code)]

@@ -96,7 +96,9 @@ impl Drop for Queue {
 
 /// An absolute CLOCK_REALTIME time `SLICE` from now, or at the deadline if sooner.
 fn slice_end(deadline: Instant) -> libc::timespec {
-    let left = deadline.saturating_duration_since(Instant::now()).min(SLICE);
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .min(SLICE);
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
     let mut sec = now.tv_sec + left.as_secs() as i64;
     let mut nsec = now.tv_nsec + i64::from(left.subsec_nanos());
@@ -124,9 +126,8 @@ impl Endpoint for MqEnd {
             let ts = slice_end(deadline);
             // SAFETY: `msg` is valid for `msg.len()` bytes and `ts` is a valid timespec;
             // the kernel checks the length against the queue's limit.
-            let r = unsafe {
-                libc::mq_timedsend(self.tx.mqd, msg.as_ptr().cast(), msg.len(), 0, &ts)
-            };
+            let r =
+                unsafe { libc::mq_timedsend(self.tx.mqd, msg.as_ptr().cast(), msg.len(), 0, &ts) };
             if r == 0 {
                 return Ok(());
             }

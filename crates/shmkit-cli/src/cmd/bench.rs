@@ -84,7 +84,8 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
     let n: usize = num
         .parse()
         .map_err(|_| format!("'{s}' is not a size (bytes, or with K/M)"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 fn bench_error(e: BenchError) -> anyhow::Error {
@@ -117,7 +118,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot find the shmkit executable")?;
-    let peer = vec![exe.into_os_string(), "bench".into(), "--role".into(), "peer".into()];
+    let peer = vec![
+        exe.into_os_string(),
+        "bench".into(),
+        "--role".into(),
+        "peer".into(),
+    ];
     let mut opts = Options::new(peer);
     if args.quick {
         opts = opts.quick();
@@ -151,11 +157,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let parsed: Option<Vec<usize>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
             match parsed.as_deref() {
                 Some([a, b]) => opts.cores = Some((*a, *b)),
-                _ => {
-                    return Err(
-                        Usage(format!("--cores takes A,B or none, not '{s}'")).into(),
-                    )
-                }
+                _ => return Err(Usage(format!("--cores takes A,B or none, not '{s}'")).into()),
             }
         }
     }

@@ -1,0 +1,1 @@
+//! iceoryx2 publish-subscribe (cargo feature `iceoryx2`).
