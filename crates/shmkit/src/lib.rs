@@ -21,6 +21,7 @@ compile_error!("shmkit supports Linux only: it relies on futexes, /proc and /dev
 
 pub mod channel;
 pub mod error;
+pub mod header;
 pub mod inspect;
 pub mod posix;
 pub mod region;

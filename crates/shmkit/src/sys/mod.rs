@@ -6,6 +6,7 @@
 //! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
+pub mod futex;
 pub mod mmap;
 pub mod posix;
 
