@@ -11,7 +11,7 @@ pub enum Command {
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
     /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
 }
 
 impl Command {
@@ -28,6 +28,6 @@ impl Command {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Demo(a) => demo::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => bench::run(*a),
     }
 }
