@@ -174,3 +174,113 @@ impl Drop for Remove {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The pids of the direct children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            if ppid == Some(pid) {
+                if let Ok(p) = e.file_name().to_string_lossy().parse() {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` is still a running (not zombie) process.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next().map(|s| s != "Z"))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` every few milliseconds until it holds or the deadline passes. This
+/// observes another process's state through /proc; there is no event to wait on.
+fn eventually(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + deadline;
+    while !cond() {
+        assert!(std::time::Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_peer_and_removes_the_queues() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .args([
+            "bench",
+            "-q",
+            "-t",
+            "mq",
+            "--rounds",
+            "3",
+            "--sizes",
+            "8",
+            "--iterations",
+            "100000000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shmkit bench");
+    let pid = child.id();
+    let mut kill = KillOnDrop(pid);
+    // The peer process exists once the queues do.
+    let mut peer = 0;
+    eventually("the peer process", Duration::from_secs(60), || {
+        peer = children(pid).into_iter().next().unwrap_or(0);
+        peer != 0
+    });
+    let queues: Vec<String> = ['a', 'b']
+        .iter()
+        .map(|&d| shmkit_bench::transport::mq::queue_name(pid, 0, d))
+        .collect();
+    assert!(queues.iter().all(|q| shmkit_bench::transport::mq::exists(q)), "{queues:?}");
+
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .expect("SIGINT to shmkit bench");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(DEADLINE)
+        .expect("shmkit bench exits after SIGINT")
+        .unwrap();
+    kill.0 = 0; // reaped: the pid is no longer ours
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shmkit: bench: interrupted"));
+    eventually("the peer to die", Duration::from_secs(30), || !running(peer));
+    for q in &queues {
+        assert!(!shmkit_bench::transport::mq::exists(q), "{q} left behind");
+    }
+}
+
+struct KillOnDrop(u32);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // 0 (disarmed) gives None.
+        if let Some(p) = rustix::process::Pid::from_raw(self.0 as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+}

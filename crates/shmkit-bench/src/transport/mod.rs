@@ -5,7 +5,7 @@
 //! command line; the peer rebuilds its endpoint with [`open_peer`]. File descriptors
 //! (pipes, sockets, the floor's memfd) are inherited by the peer; named objects (POSIX
 //! message queues) are unlinked by the leading side when its endpoint drops, and from
-//! the Ctrl-C handler through [`crate::cleanup`].
+//! the Ctrl-C handler through [`crate::cleanup()`].
 //!
 //! Every wait is bounded: blocking reads end with EOF when the peer dies (the leading
 //! process closes the peer's descriptors after starting it, and a watchdog kills a peer

@@ -2,7 +2,7 @@
 //!
 //! The queues are named `/shmkit_bench_<pid>_<n>_{a,b}` (unique per run, outside the
 //! tests' `shmkit_test_*` prefix), created exclusively with mode 0600, and unlinked by
-//! the leading side when its endpoint drops, or by [`crate::cleanup`] on Ctrl-C.
+//! the leading side when its endpoint drops, or by [`crate::cleanup()`] on Ctrl-C.
 //! Messages are limited by `/proc/sys/fs/mqueue/msgsize_max` (8 KiB by default), so the
 //! larger sizes are skipped for this transport. Waits use 100 ms slices so that a dead
 //! peer or a deadline ends them.
@@ -190,9 +190,8 @@ pub fn setup(max: usize) -> Result<Setup> {
     let msgsize = max.clamp(8, max_message());
     let maxmsg = read_limit("/proc/sys/fs/mqueue/msg_max", 10).min(10);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let base = format!("/shmkit_bench_{}_{n}", std::process::id());
-    let to_peer = format!("{base}_a");
-    let to_lead = format!("{base}_b");
+    let to_peer = queue_name(std::process::id(), n, 'a');
+    let to_lead = queue_name(std::process::id(), n, 'b');
     let tx = Queue::open(&to_peer, Some((maxmsg, msgsize)))?;
     let rx = Queue::open(&to_lead, Some((maxmsg, msgsize)))?;
     Ok(Setup {
@@ -225,4 +224,25 @@ pub fn unlink(name: &str) {
         // SAFETY: `c` is a valid NUL-terminated string.
         unsafe { libc::mq_unlink(c.as_ptr()) };
     }
+}
+
+/// Whether a queue of this name exists (opened read-only and closed again).
+pub fn exists(name: &str) -> bool {
+    let Ok(c) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string; without O_CREAT no variadic argument
+    // is read.
+    let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if mqd == -1 {
+        return false;
+    }
+    // SAFETY: `mqd` was just opened here and is closed once.
+    unsafe { libc::mq_close(mqd) };
+    true
+}
+
+/// The name of queue `n` (0, 1, …) of the process `pid`, direction `a` or `b`.
+pub fn queue_name(pid: u32, n: u32, dir: char) -> String {
+    format!("/shmkit_bench_{pid}_{n}_{dir}")
 }
