@@ -8,6 +8,8 @@
 mod cmd;
 mod object;
 mod report;
+mod target;
+mod value;
 
 use std::process::ExitCode;
 

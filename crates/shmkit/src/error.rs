@@ -170,6 +170,13 @@ impl Error {
         self
     }
 
+    /// Replaces the kind, for callers that know better than the errno (EINVAL from
+    /// `shmctl` on an id that no longer exists is [`ErrorKind::NotFound`]).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -1,13 +1,44 @@
-//! The subcommands, one module each.
+//! The subcommands, one module each, and the helpers they share: parsing objects and
+//! values into usage errors, printing to a stdout that may be closed, reporting
+//! per-object failures.
+
+use std::fmt;
 
 use clap::Subcommand;
 
+use crate::object::ObjectSpec;
+use crate::report::{self, Usage};
+
 pub mod bench;
+pub mod chmod;
+pub mod chown;
+pub mod create;
 pub mod demo;
+pub mod info;
+pub mod read;
+pub mod rm;
+pub mod wait;
+pub mod write;
 
 /// Every subcommand of `shmkit`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create a System V segment (by key, by ftok, or private) or a POSIX object.
+    Create(create::CreateArgs),
+    /// Show everything known about objects (owner, size, mode, attach count, times).
+    Info(info::InfoArgs),
+    /// Read bytes from an object: text, raw, a hex dump, or typed values.
+    Read(read::ReadArgs),
+    /// Write bytes into an object: text, a C string, hex bytes, a typed value, or stdin.
+    Write(write::WriteArgs),
+    /// Wait until the bytes or value at an offset change, or equal a given value.
+    Wait(wait::WaitArgs),
+    /// Remove objects (System V: destroyed at the last detach).
+    Rm(rm::RmArgs),
+    /// Change the permission bits of objects.
+    Chmod(chmod::ChmodArgs),
+    /// Change the owner and/or group of objects.
+    Chown(chown::ChownArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
     /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
@@ -18,6 +49,14 @@ impl Command {
     /// The verb used in error messages.
     pub fn verb(&self) -> &'static str {
         match self {
+            Command::Create(_) => "create",
+            Command::Info(_) => "info",
+            Command::Read(_) => "read",
+            Command::Write(_) => "write",
+            Command::Wait(_) => "wait",
+            Command::Rm(_) => "rm",
+            Command::Chmod(_) => "chmod",
+            Command::Chown(_) => "chown",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
         }
@@ -27,7 +66,62 @@ impl Command {
 /// Runs a subcommand.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
+        Command::Create(a) => create::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Read(a) => read::run(a),
+        Command::Write(a) => write::run(a),
+        Command::Wait(a) => wait::run(a),
+        Command::Rm(a) => rm::run(a),
+        Command::Chmod(a) => chmod::run(a),
+        Command::Chown(a) => chown::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(*a),
+    }
+}
+
+/// Parses an object named on the command line; a malformed one is a usage error.
+pub fn object(s: &str) -> Result<ObjectSpec, Usage> {
+    s.parse::<ObjectSpec>().map_err(Usage)
+}
+
+/// Parses every object first, so that one malformed name changes nothing.
+pub fn objects(list: &[String]) -> Result<Vec<ObjectSpec>, Usage> {
+    list.iter().map(|s| object(s)).collect()
+}
+
+/// Turns a parser's message into a usage error.
+pub fn usage<T>(r: Result<T, String>) -> Result<T, Usage> {
+    r.map_err(Usage)
+}
+
+/// Prints a library failure for one object and returns the marker for exit code 1.
+pub fn failed(verb: &str, object: impl fmt::Display, e: &shmkit::Error) -> report::Reported {
+    report::error(verb, report::object_error(object, e));
+    report::Reported
+}
+
+/// Runs `op` on every object, printing each failure; exit code 1 at the end if any failed.
+pub fn for_each(
+    verb: &str,
+    specs: &[ObjectSpec],
+    mut op: impl FnMut(&ObjectSpec) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut ok = true;
+    for spec in specs {
+        if let Err(e) = op(spec) {
+            if report::is_broken_pipe(&e) {
+                return Err(e);
+            }
+            match e.downcast_ref::<shmkit::Error>() {
+                Some(le) => report::error(verb, report::object_error(spec, le)),
+                None => report::error(verb, format!("{spec}: {e:#}")),
+            }
+            ok = false;
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(report::Reported.into())
     }
 }

@@ -4,6 +4,8 @@
 //! by another process, touching pages past its new end raises SIGBUS; a mapping that
 //! keeps its descriptor therefore checks the object's current size (one `fstat`) before
 //! each copy, so the library reports [`crate::ErrorKind::OutOfBounds`] instead of dying.
+//! The check narrows the window but cannot close it: see the [`shm`](super::shm) module
+//! docs for exactly what is guaranteed.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
@@ -91,9 +93,7 @@ unsafe impl Region for Mapping {
     fn check_range(&self, op: &'static str, offset: usize, len: usize) -> Result<()> {
         check_bounds(op, &self.name, offset, len, self.len)?;
         if let Some(fd) = &self.fd {
-            let st = rustix::fs::fstat(fd)
-                .map_err(|e| Error::os("fstat", &self.name, e.raw_os_error()))?;
-            let size = st.st_size.max(0) as u64;
+            let size = sys::posix::fstat(fd.as_fd(), &self.name)?.size;
             let end = self.offset + offset as u64 + len as u64;
             // Pages past the end of the object fault even below the mapping's length.
             if end > size {

@@ -3,12 +3,16 @@
 //! Everything else in the crate calls the wrappers here, which turn raw return values
 //! into [`crate::Error`]s naming the operation and the object. `clippy.toml` lists the
 //! raw functions as disallowed outside this module. Each submodule holds one family of
-//! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm).
+//! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm,
+//! fstat/fchmod/fchown/ftruncate/fallocate, memfd and seals, SCM_RIGHTS), `sysv`
+//! (shmget/shmat/shmdt/shmctl), `users` (user and group names).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
 pub mod futex;
 pub mod mmap;
 pub mod posix;
+pub mod sysv;
+pub mod users;
 
 /// The calling thread's errno after a failed libc call.
 pub(crate) fn errno() -> i32 {

@@ -2,4 +2,6 @@
 //! module needs: unique object names, child processes, C peers, deadlines.
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
+mod posix;
 mod support;
+mod sysv;

@@ -125,12 +125,13 @@ pub fn compile_c(name: &str, source: &str, extra: &[&str]) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create c-peers dir");
     let src = dir.join(format!("{name}.c"));
     let exe = dir.join(name);
-    // Write under a per-process name, then rename, so that concurrent runs never see
-    // half a file.
-    let tmp_src = dir.join(format!("{name}.{}.c", std::process::id()));
+    // Write under a per-call name, then rename, so that concurrent runs (and concurrent
+    // tests of this run) never see half a file.
+    let call = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp_src = dir.join(format!("{name}.{}.{call}.c", std::process::id()));
     std::fs::write(&tmp_src, source).expect("write C source");
     std::fs::rename(&tmp_src, &src).expect("rename C source");
-    let tmp_exe = dir.join(format!("{name}.{}.out", std::process::id()));
+    let tmp_exe = dir.join(format!("{name}.{}.{call}.out", std::process::id()));
     let out = Command::new("cc")
         .args(["-O1", "-Wall", "-Werror", "-std=gnu11", "-o"])
         .arg(&tmp_exe)

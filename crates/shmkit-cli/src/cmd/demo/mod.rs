@@ -6,13 +6,16 @@
 //! A section is a module with `tour(&Tour)` (the leading process) and `peer(&[String])`
 //! (the other process), listed in [`SECTIONS`].
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+
+pub mod posix;
+pub mod sysv;
 
 /// Arguments of `shmkit demo`.
 #[derive(Args, Debug)]
@@ -40,12 +43,38 @@ pub struct Section {
     pub peer: fn(&[String]) -> Result<()>,
 }
 
+/// Prints a line on stdout, ignoring a closed pipe (`shmkit demo | head` must still
+/// clean up, so printing never fails the tour).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use out;
+
 /// The sections, in the order of the tour.
-pub const SECTIONS: &[Section] = &[];
+pub const SECTIONS: &[Section] = &[
+    Section {
+        name: "sysv",
+        title: "System V shared memory: a request and a reply through one segment",
+        tour: sysv::tour,
+        peer: sysv::peer,
+    },
+    Section {
+        name: "posix",
+        title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
+        tour: posix::tour,
+        peer: posix::peer,
+    },
+];
 
 /// Clean-up actions for the objects the tour created, run at the end of a section, at
 /// exit, and from the signal handler.
-static CLEANUP: Mutex<Vec<(String, Box<dyn FnOnce() + Send>)>> = Mutex::new(Vec::new());
+static CLEANUP: Mutex<Vec<CleanupAction>> = Mutex::new(Vec::new());
+
+/// What is cleaned up, and how.
+type CleanupAction = (String, Box<dyn FnOnce() + Send>);
 
 fn run_cleanup() {
     let actions: Vec<_> = match CLEANUP.lock() {
@@ -65,7 +94,7 @@ pub struct Tour {
 impl Tour {
     /// Prints a line as the leading process.
     pub fn say(&self, msg: impl std::fmt::Display) {
-        println!("  [pid {:>7} tour] {msg}", std::process::id());
+        out!("  [pid {:>7} tour] {msg}", std::process::id());
     }
 
     /// Registers `action` to remove `what` when the section ends or the tour is
@@ -91,7 +120,7 @@ impl Tour {
         let printer = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 match line {
-                    Ok(l) => println!("{l}"),
+                    Ok(l) => out!("{l}"),
                     Err(_) => break,
                 }
             }
@@ -105,7 +134,7 @@ impl Tour {
 
 /// Prints a line as the peer process.
 pub fn peer_say(msg: impl std::fmt::Display) {
-    println!("  [pid {:>7} peer] {msg}", std::process::id());
+    out!("  [pid {:>7} peer] {msg}", std::process::id());
 }
 
 /// A running peer process; killed if dropped before [`Peer::wait`].
@@ -177,7 +206,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     })
     .context("cannot install the Ctrl-C handler")?;
 
-    println!(
+    out!(
         "shmkit demo: two processes talking through shared memory (pid {})",
         std::process::id()
     );
@@ -187,7 +216,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .iter()
         .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name))
     {
-        println!("\n== {} ==", section.title);
+        out!("\n== {} ==", section.title);
         result = (section.tour)(&tour).with_context(|| format!("section '{}'", section.name));
         run_cleanup();
         if result.is_err() {
@@ -196,6 +225,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     run_cleanup();
     result?;
-    println!("\nThe tour is over; everything it created has been removed.");
+    out!("\nThe tour is over; everything it created has been removed.");
     Ok(())
 }
