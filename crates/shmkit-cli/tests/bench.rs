@@ -214,14 +214,17 @@ fn running(pid: u32) -> bool {
 fn eventually(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
     let end = std::time::Instant::now() + deadline;
     while !cond() {
-        assert!(std::time::Instant::now() < end, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 #[test]
 fn ctrl_c_stops_the_peer_and_removes_the_queues() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shmkit"))
+    let child = Command::new(env!("CARGO_BIN_EXE_shmkit"))
         .args([
             "bench",
             "-q",
@@ -251,7 +254,12 @@ fn ctrl_c_stops_the_peer_and_removes_the_queues() {
         .iter()
         .map(|&d| shmkit_bench::transport::mq::queue_name(pid, 0, d))
         .collect();
-    assert!(queues.iter().all(|q| shmkit_bench::transport::mq::exists(q)), "{queues:?}");
+    assert!(
+        queues
+            .iter()
+            .all(|q| shmkit_bench::transport::mq::exists(q)),
+        "{queues:?}"
+    );
 
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid as i32).unwrap(),
@@ -269,7 +277,9 @@ fn ctrl_c_stops_the_peer_and_removes_the_queues() {
     kill.0 = 0; // reaped: the pid is no longer ours
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("shmkit: bench: interrupted"));
-    eventually("the peer to die", Duration::from_secs(30), || !running(peer));
+    eventually("the peer to die", Duration::from_secs(30), || {
+        !running(peer)
+    });
     for q in &queues {
         assert!(!shmkit_bench::transport::mq::exists(q), "{q} left behind");
     }

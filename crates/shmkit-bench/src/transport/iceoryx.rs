@@ -55,6 +55,8 @@ fn service_name(s: &str) -> Result<ServiceName> {
 
 impl IceEnd {
     fn open(rx: &str, tx: &str, max: usize, event: bool, lead: bool) -> Result<IceEnd> {
+        // Without a config file iceoryx2 warns on every node; errors are enough here.
+        set_log_level(LogLevel::Error);
         let node = NodeBuilder::new()
             .signal_handling_mode(SignalHandlingMode::Disabled)
             .create::<ipc::Service>()
