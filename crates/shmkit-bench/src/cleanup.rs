@@ -1,5 +1,5 @@
-//! Removal of what a run created, also from a Ctrl-C handler: named message queues
-//! still registered and the running peer process.
+//! Removal of what a run created, also from a Ctrl-C handler: named message queues and
+//! shared-memory objects still registered, and the running peer process.
 //!
 //! Everything else the benchmark uses is anonymous (pipes, socket pairs, a memfd) and
 //! goes away with the processes. The peer also asks the kernel to kill it when the
@@ -8,21 +8,40 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
-static QUEUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// A named object the run created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Named {
+    /// A POSIX message queue.
+    Mq(String),
+    /// A POSIX shared-memory object.
+    Shm(String),
+}
+
+static OBJECTS: Mutex<Vec<Named>> = Mutex::new(Vec::new());
 static PEER: AtomicI32 = AtomicI32::new(0);
 
-fn queues() -> std::sync::MutexGuard<'static, Vec<String>> {
-    QUEUES.lock().unwrap_or_else(|p| p.into_inner())
+fn objects() -> std::sync::MutexGuard<'static, Vec<Named>> {
+    OBJECTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Remembers a message queue to unlink if the run is interrupted.
 pub fn register_mq(name: &str) {
-    queues().push(name.to_owned());
+    objects().push(Named::Mq(name.to_owned()));
 }
 
 /// Forgets a message queue that was unlinked normally.
 pub fn forget_mq(name: &str) {
-    queues().retain(|n| n != name);
+    objects().retain(|n| *n != Named::Mq(name.to_owned()));
+}
+
+/// Remembers a POSIX shared-memory object to unlink if the run is interrupted.
+pub fn register_shm(name: &str) {
+    objects().push(Named::Shm(name.to_owned()));
+}
+
+/// Forgets a shared-memory object that was unlinked normally.
+pub fn forget_shm(name: &str) {
+    objects().retain(|n| *n != Named::Shm(name.to_owned()));
 }
 
 /// Records the running peer's pid (0: none).
@@ -30,15 +49,22 @@ pub fn set_peer(pid: u32) {
     PEER.store(pid as i32, Ordering::SeqCst);
 }
 
-/// Kills the running peer, if any, and unlinks every registered message queue. Safe to
-/// call from a Ctrl-C handler thread (the `ctrlc` crate runs handlers on a thread).
+/// Kills the running peer, if any, and unlinks every registered object. Safe to call
+/// from a Ctrl-C handler thread (the `ctrlc` crate runs handlers on a thread).
 pub fn cleanup() {
     let pid = PEER.swap(0, Ordering::SeqCst);
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
-    let names: Vec<String> = queues().drain(..).collect();
+    let names: Vec<Named> = objects().drain(..).collect();
     for n in names {
-        crate::transport::mq::unlink(&n);
+        match n {
+            Named::Mq(name) => crate::transport::mq::unlink(&name),
+            Named::Shm(name) => {
+                if let Ok(n) = shmkit::posix::ShmName::new(&name) {
+                    let _ = shmkit::posix::PosixShm::unlink(&n);
+                }
+            }
+        }
     }
 }
