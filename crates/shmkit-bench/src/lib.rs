@@ -26,6 +26,8 @@ pub mod harness;
 pub mod peer;
 pub mod report;
 pub mod runner;
+#[allow(unsafe_code)]
+pub mod shared_map;
 pub mod stats;
 pub mod svg;
 pub mod transport;

@@ -20,15 +20,12 @@
 //! breaks the protocol can make the copy read garbage, never overrun the mapping: every
 //! copy is bounded by the mapping's length.
 
-use std::os::fd::{AsFd, RawFd};
-use std::ptr::NonNull;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
-use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
-
 use super::{aborted, wait_error, Endpoint, PeerSpec, Setup};
+use crate::shared_map::SharedMap;
 use crate::{BenchError, Result};
 
 const EMPTY: u64 = 0;
@@ -41,67 +38,51 @@ const CHECK_EVERY: u32 = 1 << 12;
 /// fewer cores than spinning processes).
 const YIELD_AFTER: u32 = 1 << 16;
 
-/// A shared mapping of a memfd, unmapped on drop.
-struct SharedMap {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-impl SharedMap {
-    fn map(fd: impl AsFd, len: usize) -> Result<SharedMap> {
-        // SAFETY: a fresh shared mapping at an address of the kernel's choosing, of a
-        // memfd that is at least `len` bytes long (the leading side truncated it to
-        // `len` before anyone mapped it); no existing memory is affected.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd,
-                0,
-            )
-        }
-        .map_err(|e| BenchError::io("floor: mmap of the memfd", e.into()))?;
-        let ptr = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| BenchError::Peer("floor: mmap returned null".into()))?;
-        Ok(SharedMap { ptr, len })
-    }
-
-    fn state(&self) -> &AtomicU64 {
-        // SAFETY: the mapping is page-aligned and at least HEADER bytes long, so offset
-        // 0 holds an aligned u64 that stays mapped for as long as `self` lives; all
-        // accesses to it from either process are atomic.
-        unsafe { &*self.ptr.as_ptr().cast::<AtomicU64>() }
-    }
-
-    fn payload_room(&self) -> usize {
-        self.len - HEADER
-    }
-}
-
-impl Drop for SharedMap {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping created in `map`, and no reference
-        // into it outlives `self` (the state reference borrows `self`).
-        let _ = unsafe { munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-// SAFETY: the mapping is plain memory, accessed only through atomics and raw copies.
-unsafe impl Send for SharedMap {}
-
 /// One side of the floor.
 struct Floor {
-    map: SharedMap,
+    /// Keeps the mapping alive for the raw pointers below.
+    _map: SharedMap,
+    /// The state word at offset 0, and the payload right after it.
+    state: *const AtomicU64,
+    payload: *mut u8,
+    room: usize,
     mine: u64,
     theirs: u64,
 }
 
+// SAFETY: the raw pointers point into `map`, which `Floor` owns and which may be used
+// from any thread.
+unsafe impl Send for Floor {}
+
 impl Floor {
+    fn new(map: SharedMap, mine: u64, theirs: u64) -> Result<Floor> {
+        let state = map
+            .at(0, HEADER)
+            .ok_or_else(|| BenchError::Peer("floor: mapping too small".into()))?;
+        let room = map.len() - HEADER;
+        let payload = map
+            .at(HEADER, room)
+            .ok_or_else(|| BenchError::Peer("floor: mapping too small".into()))?;
+        Ok(Floor {
+            state: state.cast::<AtomicU64>(),
+            payload,
+            room,
+            _map: map,
+            mine,
+            theirs,
+        })
+    }
+
+    fn state(&self) -> &AtomicU64 {
+        // SAFETY: offset 0 of a page-aligned mapping holds an aligned u64 that stays
+        // mapped while `self.map` lives, and every access to it from either process is
+        // atomic.
+        unsafe { &*self.state }
+    }
+
     /// Spins until the state word holds `want`; `false` on abort or deadline.
     fn wait_for(&self, want: u64, deadline: Instant) -> bool {
-        let state = self.map.state();
+        let state = self.state();
         let mut spins: u32 = 0;
         loop {
             // SYNC: Acquire pairs with the other side's Release store of `want`, so the
@@ -123,86 +104,59 @@ impl Floor {
             std::hint::spin_loop();
         }
     }
+
+    fn check(&self, len: usize) -> Result<()> {
+        if len > self.room {
+            return Err(BenchError::Usage(format!(
+                "floor: {len} byte message larger than the {} byte mapping",
+                self.room
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Endpoint for Floor {
     fn send(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
-        if msg.len() > self.map.payload_room() {
-            return Err(BenchError::Usage(format!(
-                "floor: {} byte message larger than the {} byte mapping",
-                msg.len(),
-                self.map.payload_room()
-            )));
-        }
+        self.check(msg.len())?;
         if !self.wait_for(EMPTY, deadline) {
             return Err(wait_error("floor: waiting for an empty slot", deadline));
         }
-        // SAFETY: the destination lies inside the mapping (checked above) and the state
-        // is `empty`, so by the protocol the other side is not touching the payload;
-        // the source is a private buffer that cannot overlap the mapping.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                msg.as_ptr(),
-                self.map.ptr.as_ptr().add(HEADER),
-                msg.len(),
-            );
-        }
+        // SAFETY: the destination lies inside the mapping (`check`) and the state is
+        // `empty`, so by the protocol the other side is not touching the payload; the
+        // source is a private buffer that cannot overlap the mapping.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.payload, msg.len()) };
         // SYNC: Release pairs with the receiver's Acquire load in `wait_for`, publishing
         // the payload copied above.
-        self.map.state().store(self.mine, Ordering::Release);
+        self.state().store(self.mine, Ordering::Release);
         Ok(())
     }
 
     fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<()> {
-        if buf.len() > self.map.payload_room() {
-            return Err(BenchError::Usage(format!(
-                "floor: {} byte message larger than the {} byte mapping",
-                buf.len(),
-                self.map.payload_room()
-            )));
-        }
+        self.check(buf.len())?;
         if !self.wait_for(self.theirs, deadline) {
             return Err(wait_error("floor: waiting for a message", deadline));
         }
-        // SAFETY: the source lies inside the mapping (checked above); the state says the
+        // SAFETY: the source lies inside the mapping (`check`); the state says the
         // sender has finished writing and will not write again until we store `empty`;
         // the destination is a private buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.map.ptr.as_ptr().add(HEADER),
-                buf.as_mut_ptr(),
-                buf.len(),
-            );
-        }
+        unsafe { std::ptr::copy_nonoverlapping(self.payload, buf.as_mut_ptr(), buf.len()) };
         // SYNC: Release pairs with the sender's Acquire load in `wait_for`: our copy out
         // is complete before it may overwrite the payload.
-        self.map.state().store(EMPTY, Ordering::Release);
+        self.state().store(EMPTY, Ordering::Release);
         Ok(())
     }
 }
 
-fn mapping_len(max: usize) -> usize {
-    let page = rustix::param::page_size();
-    (HEADER + max.max(64)).div_ceil(page) * page
-}
-
 /// Creates the memfd and the leading side's endpoint.
 pub fn setup(max: usize) -> Result<Setup> {
-    let len = mapping_len(max);
-    let fd = memfd_create("shmkit-bench-floor", MemfdFlags::CLOEXEC)
-        .map_err(|e| BenchError::io("floor: memfd_create", e.into()))?;
-    ftruncate(&fd, len as u64).map_err(|e| BenchError::io("floor: ftruncate", e.into()))?;
-    let map = SharedMap::map(&fd, len)?;
+    let (map, fd) = SharedMap::create("floor", HEADER + max.max(64))?;
     let spec = PeerSpec::Floor {
         fd: super::raw(&fd),
-        len,
+        len: map.len(),
     };
     Ok(Setup {
-        local: Box::new(Floor {
-            map,
-            mine: FULL_FROM_LEAD,
-            theirs: FULL_FROM_PEER,
-        }),
+        local: Box::new(Floor::new(map, FULL_FROM_LEAD, FULL_FROM_PEER)?),
         peer: spec,
         inherit: vec![fd],
     })
@@ -210,18 +164,6 @@ pub fn setup(max: usize) -> Result<Setup> {
 
 /// Maps the inherited memfd in the peer.
 pub fn open(fd: RawFd, len: usize) -> Result<Box<dyn Endpoint>> {
-    let owned = crate::peer::take_fd(fd)?;
-    let st = rustix::fs::fstat(&owned).map_err(|e| BenchError::io("floor: fstat", e.into()))?;
-    if (st.st_size as u64) < len as u64 || len < HEADER + 64 {
-        return Err(BenchError::Peer(format!(
-            "floor: the memfd has {} bytes, expected {len}",
-            st.st_size
-        )));
-    }
-    let map = SharedMap::map(&owned, len)?;
-    Ok(Box::new(Floor {
-        map,
-        mine: FULL_FROM_PEER,
-        theirs: FULL_FROM_LEAD,
-    }))
+    let map = SharedMap::open(fd, len)?;
+    Ok(Box::new(Floor::new(map, FULL_FROM_PEER, FULL_FROM_LEAD)?))
 }

@@ -27,6 +27,8 @@ pub mod floor;
 pub mod iceoryx;
 #[allow(unsafe_code)]
 pub mod mq;
+#[allow(unsafe_code)]
+pub mod semaphore;
 
 /// One side of a transport: sends and receives whole messages of known size.
 pub trait Endpoint {
@@ -92,6 +94,11 @@ pub const KINDS: &[Kind] = &[
         about: "two POSIX message queues (mq_send / mq_receive)",
         waiting: Waiting::Blocks,
     },
+    Kind {
+        name: "posix-sem",
+        about: "payload in a shared memfd, hand-over signalled by process-shared POSIX semaphores",
+        waiting: Waiting::Blocks,
+    },
     #[cfg(feature = "iceoryx2")]
     Kind {
         name: "iceoryx2-poll",
@@ -116,6 +123,13 @@ pub fn kind(name: &str) -> Option<&'static Kind> {
 pub enum PeerSpec {
     /// The floor: an inherited memfd of `len` bytes.
     Floor {
+        /// The memfd's descriptor number in the peer.
+        fd: RawFd,
+        /// Mapping length.
+        len: usize,
+    },
+    /// Shared payload signalled by POSIX semaphores in an inherited memfd.
+    PosixSem {
         /// The memfd's descriptor number in the peer.
         fd: RawFd,
         /// Mapping length.
@@ -180,6 +194,7 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
         "unix-seqpacket" => fds::setup_socketpair(true),
         "tcp" => fds::setup_tcp(),
         "mq" => mq::setup(max),
+        "posix-sem" => semaphore::setup_posix(max),
         #[cfg(feature = "iceoryx2")]
         "iceoryx2-poll" => iceoryx::setup(max, false),
         #[cfg(feature = "iceoryx2")]
@@ -194,6 +209,7 @@ pub fn open_peer(spec: &PeerSpec) -> Result<Box<dyn Endpoint>> {
         PeerSpec::Floor { fd, len } => floor::open(*fd, *len),
         PeerSpec::Fds { rx, tx, packet } => fds::open(*rx, *tx, *packet),
         PeerSpec::Mq { rx, tx, msgsize } => mq::open(rx, tx, *msgsize),
+        PeerSpec::PosixSem { fd, len } => semaphore::open_posix(*fd, *len),
         #[cfg(feature = "iceoryx2")]
         PeerSpec::Iceoryx { rx, tx, max, event } => iceoryx::open(rx, tx, *max, *event),
         #[cfg(not(feature = "iceoryx2"))]
