@@ -57,6 +57,8 @@ pub struct Measured {
     pub stream: Vec<(usize, u64, Duration)>,
     /// Wake-up latencies in ns.
     pub wake: Vec<u64>,
+    /// Uncontended operation costs (in-process pseudo-transport only).
+    pub ops: Vec<crate::sync_ops::Figure>,
 }
 
 /// Nanoseconds on `CLOCK_MONOTONIC`, comparable between processes.

@@ -30,6 +30,8 @@ pub mod runner;
 pub mod shared_map;
 pub mod stats;
 pub mod svg;
+#[allow(unsafe_code)]
+pub mod sync_ops;
 pub mod transport;
 
 use std::ffi::OsString;
@@ -76,11 +78,14 @@ pub type Result<T> = std::result::Result<T, BenchError>;
 
 /// The pseudo-transport measuring memcpy in one process.
 pub const MEMCPY: &str = "memcpy";
+/// The pseudo-transport measuring uncontended synchronisation in one process.
+pub const SYNC: &str = "sync";
 
 /// Every transport name `--transports` accepts, in report order.
 pub fn transport_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = transport::KINDS.iter().map(|k| k.name).collect();
     v.push(MEMCPY);
+    v.push(SYNC);
     v
 }
 
@@ -155,6 +160,14 @@ impl Options {
             (full / 100).max(10)
         } else {
             full
+        }
+    }
+
+    fn sync_pairs(&self) -> u64 {
+        if self.quick {
+            10_000
+        } else {
+            1_000_000
         }
     }
 
@@ -307,6 +320,11 @@ pub fn run(opts: &Options, progress: bool) -> Result<Report> {
             bar.set_message(format!("round {}/{}: {name}", round + 1, opts.rounds));
             let outcome = if name == MEMCPY {
                 Ok(memcpy_round(opts))
+            } else if name == SYNC {
+                sync_ops::measure(opts.sync_pairs()).map(|ops| Measured {
+                    ops,
+                    ..Measured::default()
+                })
             } else {
                 let (plan, _) = opts.plan_for(name);
                 let b = bar.clone();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::harness::Measured;
 use crate::stats::{self, Latency};
 use crate::transport::{self, Waiting, FLOOR};
-use crate::{Options, MEMCPY};
+use crate::{Options, MEMCPY, SYNC};
 
 /// Raw per-round figures for one transport, before summarising.
 #[derive(Debug)]
@@ -88,6 +88,19 @@ pub struct Throughput {
     pub round_msgs_per_sec: Vec<f64>,
 }
 
+/// The cost of one uncontended operation pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpCost {
+    /// Primitive name.
+    pub name: String,
+    /// What was measured.
+    pub about: String,
+    /// Median over rounds, nanoseconds per pair.
+    pub ns_per_pair: f64,
+    /// Each round's figure.
+    pub round_ns: Vec<f64>,
+}
+
 /// Everything measured for one transport.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransportReport {
@@ -106,6 +119,8 @@ pub struct TransportReport {
     /// Sizes this transport cannot carry here (for example message queues above
     /// `msgsize_max`).
     pub skipped_sizes: Vec<usize>,
+    /// Uncontended synchronisation costs (the `sync` pseudo-transport).
+    pub uncontended: Vec<OpCost>,
     /// Rounds that completed.
     pub rounds_ok: usize,
 }
@@ -193,6 +208,7 @@ impl Report {
             let about = match kind {
                 Some(k) => k.about.to_owned(),
                 None if c.name == MEMCPY => "memcpy between two buffers in one process".into(),
+                None if c.name == SYNC => "uncontended synchronisation in one process".into(),
                 None => String::new(),
             };
             let mut round_trip = Vec::new();
@@ -229,6 +245,23 @@ impl Report {
                     });
                 }
             }
+            let mut uncontended: Vec<OpCost> = Vec::new();
+            for m in &c.rounds {
+                for &(name, about, ns) in &m.ops {
+                    match uncontended.iter_mut().find(|o| o.name == name) {
+                        Some(o) => o.round_ns.push(ns),
+                        None => uncontended.push(OpCost {
+                            name: name.to_owned(),
+                            about: about.to_owned(),
+                            ns_per_pair: f64::NAN,
+                            round_ns: vec![ns],
+                        }),
+                    }
+                }
+            }
+            for o in &mut uncontended {
+                o.ns_per_pair = stats::median_f64(&o.round_ns).unwrap_or(f64::NAN);
+            }
             let wake_rounds: Vec<Vec<u64>> = c.rounds.iter().map(|m| m.wake.clone()).collect();
             transports.push(TransportReport {
                 about,
@@ -237,6 +270,7 @@ impl Report {
                 throughput,
                 wakeup: Latency::from_rounds(&wake_rounds),
                 skipped_sizes: c.skipped,
+                uncontended,
                 rounds_ok: c.rounds.len(),
                 name: c.name,
             });
@@ -454,6 +488,30 @@ impl Report {
                 ));
             }
         }
+        let ops: Vec<&OpCost> = self
+            .transports
+            .iter()
+            .flat_map(|t| t.uncontended.iter())
+            .collect();
+        if !ops.is_empty() {
+            let mut t = self.new_table(
+                preset,
+                vec!["primitive", "per pair", "rounds (min–max)", "what"],
+            );
+            for o in ops {
+                let (lo, hi) = stats::spread(&o.round_ns);
+                t.add_row(vec![
+                    o.name.clone(),
+                    fmt_ns_fine(o.ns_per_pair),
+                    format!("{}–{}", fmt_ns_fine(lo), fmt_ns_fine(hi)),
+                    o.about.clone(),
+                ]);
+            }
+            if let Some(c) = t.column_mut(3) {
+                c.set_cell_alignment(CellAlignment::Left);
+            }
+            out.push(("Uncontended synchronisation, one process".to_owned(), t));
+        }
         let pipe = self
             .transport("pipe")
             .and_then(|t| t.wakeup.as_ref())
@@ -527,6 +585,15 @@ pub fn fmt_ns(ns: f64) -> String {
         format!("{:.2} ms", ns / 1e6)
     } else {
         format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// Like [`fmt_ns`], with one decimal below 100 ns (for per-operation costs).
+pub fn fmt_ns_fine(ns: f64) -> String {
+    if ns.is_finite() && ns < 100.0 {
+        format!("{ns:.1} ns")
+    } else {
+        fmt_ns(ns)
     }
 }
 

@@ -115,6 +115,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "{:<16} memcpy between two buffers in one process (streams only)",
             shmkit_bench::MEMCPY
         );
+        println!(
+            "{:<16} uncontended mutex / semaphore costs in one process",
+            shmkit_bench::SYNC
+        );
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot find the shmkit executable")?;
