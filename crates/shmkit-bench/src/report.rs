@@ -632,6 +632,75 @@ pub fn fmt_bandwidth(b: f64) -> String {
 mod tests {
     use super::*;
 
+    fn opts() -> Options {
+        let mut o = Options::new(vec!["unused".into()]);
+        o.sizes = vec![8];
+        o.stream_sizes = vec![64];
+        o.rounds = 2;
+        o.cores = None;
+        o
+    }
+
+    fn measured(rt: Vec<u64>, msgs: u64, secs: f64, wake: Vec<u64>) -> Measured {
+        Measured {
+            round_trip: vec![(8, rt)],
+            stream: vec![(64, msgs, Duration::from_secs_f64(secs))],
+            wake,
+            ops: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn build_pools_rounds_and_computes_ratios() {
+        let mut floor = Collected::new(FLOOR, vec![]);
+        floor.add_round(measured(vec![100, 100, 300], 1000, 0.001, vec![50]));
+        floor.add_round(measured(vec![100, 200, 100], 1000, 0.002, vec![70]));
+        let mut pipe = Collected::new("pipe", vec![]);
+        pipe.add_round(measured(vec![400, 400, 400], 100, 0.001, vec![1000]));
+        pipe.add_failure(1, "the peer went away".into());
+        let r = Report::build(&opts(), vec![floor, pipe], Duration::from_secs(1));
+
+        // Floor pooled: 100 100 100 100 200 300 -> median 100; round medians 100, 100.
+        assert_eq!(r.rt_median(FLOOR, 8), Some(100.0));
+        assert_eq!(r.rt_median("pipe", 8), Some(400.0));
+        let f = &r.transports[0];
+        assert_eq!(f.round_trip[0].latency.round_medians_ns, vec![100.0, 100.0]);
+        // Rates 1e6/s and 5e5/s -> median 7.5e5/s; bytes/s = 64 x that.
+        assert_eq!(f.throughput[0].msgs_per_sec, 750_000.0);
+        assert_eq!(f.throughput[0].bytes_per_sec, 48_000_000.0);
+        assert_eq!(f.wakeup.as_ref().unwrap().median_ns, 60.0);
+        assert_eq!(r.transports[1].rounds_ok, 1);
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures[0].round, 2);
+
+        let text = r.to_text();
+        assert!(text.contains("4.00×"), "pipe is 4x the floor:\n{text}");
+        assert!(
+            text.contains("0.25×"),
+            "floor is a quarter of pipe:\n{text}"
+        );
+        let md = r.to_markdown();
+        assert!(md.contains("#### Round trip, 8 B messages"), "{md}");
+        assert!(md.contains("| pipe"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["transports"][1]["round_trip"][0]["median_ns"], 400.0);
+        let svg = crate::svg::render(&r);
+        assert!(svg.contains("median 400 ns"), "{svg}");
+    }
+
+    #[test]
+    fn skipped_sizes_are_reported_as_too_large() {
+        let mut mq = Collected::new("mq", vec![1 << 20]);
+        mq.add_round(measured(vec![10], 1, 0.5, vec![]));
+        let mut o = opts();
+        o.sizes = vec![8, 1 << 20];
+        let r = Report::build(&o, vec![mq], Duration::from_secs(1));
+        let text = r.to_text();
+        assert!(text.contains("Round trip, 1 MiB"), "{text}");
+        assert!(text.contains("too large"), "{text}");
+        assert!(r.transports[0].wakeup.is_none());
+    }
+
     #[test]
     fn formats() {
         assert_eq!(fmt_ns(250.4), "250 ns");

@@ -302,3 +302,13 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[test]
+fn unavailable_core_is_a_usage_error() {
+    let out = shmkit(&["bench", "--quick", "-q", "-t", "pipe", "--cores", "0,4000"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("core 4000 is not available"), "{stderr}");
+    let out = shmkit(&["bench", "--quick", "-q", "-t", "pipe", "--cores", "zero"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
