@@ -6,6 +6,7 @@
 //! or backtrace ever reaches the user.
 
 mod cmd;
+mod inventory;
 mod object;
 mod report;
 mod target;
@@ -37,6 +38,17 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("shmkit: internal error: {msg}{at}; please report this as a bug");
     }));
+
+    // Invoked as ipcs, ipcrm or ipcmk (a symlink): behave exactly as that tool.
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(tool) = argv.first().and_then(|a| {
+        let base = std::path::Path::new(a).file_name()?.to_str()?;
+        cmd::compat::TOOLS.iter().find(|t| **t == base).copied()
+    }) {
+        return ExitCode::from(cmd::compat::run(tool, &argv[0], &argv[1..]));
+    }
 
     let cli = Cli::parse();
     let verb = cli.command.verb();

@@ -12,11 +12,16 @@ use crate::report::{self, Usage};
 pub mod bench;
 pub mod chmod;
 pub mod chown;
+pub mod compat;
 pub mod create;
 pub mod demo;
 pub mod info;
+pub mod limits;
+pub mod lock;
+pub mod ls;
 pub mod read;
 pub mod rm;
+pub mod sem;
 pub mod wait;
 pub mod write;
 
@@ -39,10 +44,25 @@ pub enum Command {
     Chmod(chmod::ChmodArgs),
     /// Change the owner and/or group of objects.
     Chown(chown::ChownArgs),
+    /// System V semaphore sets and POSIX named semaphores: create, info, get, set, post,
+    /// wait, rm.
+    Sem(sem::SemArgs),
+    /// Run a command while holding a named robust lock (like flock(1)).
+    Lock(lock::LockArgs),
+    /// List every IPC object: System V, POSIX, named semaphores, message queues, memfds.
+    Ls(ls::LsArgs),
+    /// Kernel IPC limits and what is in use.
+    Limits(limits::LimitsArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
     /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
     Bench(Box<bench::BenchArgs>),
+    /// Drop-in util-linux ipcs: same options, byte-identical output for System V objects.
+    Ipcs(compat::CompatArgs),
+    /// Drop-in util-linux ipcrm (refuses the `-a msg` foot-gun; see `shmkit ipcrm --help`).
+    Ipcrm(compat::CompatArgs),
+    /// Drop-in util-linux ipcmk (creates with IPC_EXCL).
+    Ipcmk(compat::CompatArgs),
 }
 
 impl Command {
@@ -57,8 +77,15 @@ impl Command {
             Command::Rm(_) => "rm",
             Command::Chmod(_) => "chmod",
             Command::Chown(_) => "chown",
+            Command::Sem(_) => "sem",
+            Command::Lock(_) => "lock",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
+            Command::Ls(_) => "ls",
+            Command::Limits(_) => "limits",
+            Command::Ipcs(_) => "ipcs",
+            Command::Ipcrm(_) => "ipcrm",
+            Command::Ipcmk(_) => "ipcmk",
         }
     }
 }
@@ -74,8 +101,15 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Rm(a) => rm::run(a),
         Command::Chmod(a) => chmod::run(a),
         Command::Chown(a) => chown::run(a),
+        Command::Sem(a) => sem::run(a),
+        Command::Lock(a) => lock::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(*a),
+        Command::Ls(a) => ls::run(a),
+        Command::Limits(a) => limits::run(a),
+        Command::Ipcs(a) => compat::exit_with("ipcs", &a.args),
+        Command::Ipcrm(a) => compat::exit_with("ipcrm", &a.args),
+        Command::Ipcmk(a) => compat::exit_with("ipcmk", &a.args),
     }
 }
 

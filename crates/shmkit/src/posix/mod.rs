@@ -10,6 +10,7 @@
 mod mapping;
 pub mod memfd;
 pub mod name;
+pub mod sem;
 pub mod shm;
 
 pub use mapping::Mapping;

@@ -33,6 +33,7 @@ mod attachment;
 mod info;
 mod key;
 mod segment;
+pub mod sem;
 
 pub use attachment::Attachment;
 pub use info::SegmentInfo;

@@ -2,6 +2,8 @@
 //! module needs: unique object names, child processes, C peers, deadlines.
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
+mod inspect;
 mod posix;
 mod support;
+mod sync;
 mod sysv;

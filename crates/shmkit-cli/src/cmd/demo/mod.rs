@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+pub mod inspect;
 pub mod posix;
+pub mod sync;
 pub mod sysv;
 
 /// Arguments of `shmkit demo`.
@@ -66,6 +68,18 @@ pub const SECTIONS: &[Section] = &[
         title: "POSIX shared memory: a named object in /dev/shm, then a sealed memfd over a socket",
         tour: posix::tour,
         peer: posix::peer,
+    },
+    Section {
+        name: "sync",
+        title: "Synchronisation: a blocking mailbox each way, and a robust lock whose holder dies",
+        tour: sync::tour,
+        peer: sync::peer,
+    },
+    Section {
+        name: "inspect",
+        title: "Inspection: who maps what, whether its creator lives, and clean removal",
+        tour: inspect::tour,
+        peer: inspect::peer,
     },
 ];
 
