@@ -1,5 +1,6 @@
-//! Removal of what a run created, also from a Ctrl-C handler: named message queues and
-//! shared-memory objects still registered, and the running peer process.
+//! Removal of what a run created, also from a Ctrl-C handler: named message queues,
+//! shared-memory objects and System V semaphore sets still registered, and the running
+//! peer process.
 //!
 //! Everything else the benchmark uses is anonymous (pipes, socket pairs, a memfd) and
 //! goes away with the processes. The peer also asks the kernel to kill it when the
@@ -15,6 +16,8 @@ enum Named {
     Mq(String),
     /// A POSIX shared-memory object.
     Shm(String),
+    /// A System V semaphore set, by id.
+    SysvSem(i32),
 }
 
 static OBJECTS: Mutex<Vec<Named>> = Mutex::new(Vec::new());
@@ -44,6 +47,16 @@ pub fn forget_shm(name: &str) {
     objects().retain(|n| *n != Named::Shm(name.to_owned()));
 }
 
+/// Remembers a System V semaphore set to remove if the run is interrupted.
+pub fn register_sysv_sem(id: i32) {
+    objects().push(Named::SysvSem(id));
+}
+
+/// Forgets a System V semaphore set that was removed normally.
+pub fn forget_sysv_sem(id: i32) {
+    objects().retain(|n| *n != Named::SysvSem(id));
+}
+
 /// Records the running peer's pid (0: none).
 pub fn set_peer(pid: u32) {
     PEER.store(pid as i32, Ordering::SeqCst);
@@ -60,6 +73,11 @@ pub fn cleanup() {
     for n in names {
         match n {
             Named::Mq(name) => crate::transport::mq::unlink(&name),
+            Named::SysvSem(id) => {
+                if let Ok(set) = shmkit::sysv::sem::SemSet::from_id(id) {
+                    let _ = set.remove();
+                }
+            }
             Named::Shm(name) => {
                 if let Ok(n) = shmkit::posix::ShmName::new(&name) {
                     let _ = shmkit::posix::PosixShm::unlink(&n);

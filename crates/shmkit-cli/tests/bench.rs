@@ -121,7 +121,15 @@ fn quick_run_reports_every_transport_and_writes_parsable_json() {
         }
         if n == "sync" {
             let ops = t["uncontended"].as_array().unwrap();
-            assert!(ops.iter().any(|o| o["name"] == "pthread-mutex"), "{t:#}");
+            for name in [
+                "shmkit-mutex",
+                "shmkit-sem",
+                "sysv-semop",
+                "pthread-mutex",
+                "posix-sem",
+            ] {
+                assert!(ops.iter().any(|o| o["name"] == name), "{name}: {t:#}");
+            }
             for o in ops {
                 assert!(o["ns_per_pair"].as_f64().unwrap() > 0.0, "{o:#}");
             }

@@ -25,10 +25,12 @@ pub mod fds;
 pub mod floor;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx;
+pub mod mailbox;
 #[allow(unsafe_code)]
 pub mod mq;
 #[allow(unsafe_code)]
 pub mod semaphore;
+pub mod signalled;
 
 /// One side of a transport: sends and receives whole messages of known size.
 pub trait Endpoint {
@@ -99,6 +101,21 @@ pub const KINDS: &[Kind] = &[
         about: "payload in a shared memfd, hand-over signalled by process-shared POSIX semaphores",
         waiting: Waiting::Blocks,
     },
+    Kind {
+        name: "sysv-sem",
+        about: "payload in a shared memfd, hand-over signalled by a System V semaphore set",
+        waiting: Waiting::Blocks,
+    },
+    Kind {
+        name: "shmkit-sem",
+        about: "payload in a shared memfd, hand-over signalled by shmkit in-region semaphores",
+        waiting: Waiting::Blocks,
+    },
+    Kind {
+        name: "shmkit-mailbox",
+        about: "shmkit mailboxes, one each way (a send waits until the reader took it)",
+        waiting: Waiting::Blocks,
+    },
     #[cfg(feature = "iceoryx2")]
     Kind {
         name: "iceoryx2-poll",
@@ -134,6 +151,21 @@ pub enum PeerSpec {
         fd: RawFd,
         /// Mapping length.
         len: usize,
+    },
+    /// Shared payload in an inherited memfd, signalled by a System V semaphore set
+    /// (`sem_id`) or by shmkit semaphores in the memfd (`None`).
+    Signalled {
+        /// The memfd's descriptor number in the peer.
+        fd: RawFd,
+        /// The System V semaphore set's id.
+        sem_id: Option<i32>,
+    },
+    /// shmkit mailboxes by name.
+    Mailbox {
+        /// Mailbox the peer receives from.
+        rx: String,
+        /// Mailbox the peer sends to.
+        tx: String,
     },
     /// Byte streams or packets over inherited descriptors.
     Fds {
@@ -195,6 +227,9 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
         "tcp" => fds::setup_tcp(),
         "mq" => mq::setup(max),
         "posix-sem" => semaphore::setup_posix(max),
+        "sysv-sem" => signalled::setup(max, false),
+        "shmkit-sem" => signalled::setup(max, true),
+        "shmkit-mailbox" => mailbox::setup(max),
         #[cfg(feature = "iceoryx2")]
         "iceoryx2-poll" => iceoryx::setup(max, false),
         #[cfg(feature = "iceoryx2")]
@@ -210,6 +245,8 @@ pub fn open_peer(spec: &PeerSpec) -> Result<Box<dyn Endpoint>> {
         PeerSpec::Fds { rx, tx, packet } => fds::open(*rx, *tx, *packet),
         PeerSpec::Mq { rx, tx, msgsize } => mq::open(rx, tx, *msgsize),
         PeerSpec::PosixSem { fd, len } => semaphore::open_posix(*fd, *len),
+        PeerSpec::Signalled { fd, sem_id } => signalled::open(*fd, *sem_id),
+        PeerSpec::Mailbox { rx, tx } => mailbox::open(rx, tx),
         #[cfg(feature = "iceoryx2")]
         PeerSpec::Iceoryx { rx, tx, max, event } => iceoryx::open(rx, tx, *max, *event),
         #[cfg(not(feature = "iceoryx2"))]
