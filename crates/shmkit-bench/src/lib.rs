@@ -179,12 +179,16 @@ impl Options {
         }
     }
 
-    fn stream_for(&self, size: usize) -> u64 {
+    fn stream_for(&self, name: &str, size: usize) -> u64 {
         if let Some(n) = self.stream_messages {
             return n;
         }
-        // About 256 MiB per stream for big messages, 200 000 small ones.
-        let full = ((256u64 << 20) / size.max(1) as u64).clamp(1000, 200_000);
+        // About 256 MiB per stream for big messages, 200 000 small ones; a tenth for
+        // transports where each message is a hand-over between sleeping processes.
+        let mut full = ((256u64 << 20) / size.max(1) as u64).clamp(1000, 200_000);
+        if transport::kind(name).is_some_and(|k| k.handoff) {
+            full = (full / 10).max(1000);
+        }
         if self.quick {
             (full / 100).max(20)
         } else {
@@ -272,7 +276,7 @@ impl Options {
                 .stream_sizes
                 .iter()
                 .filter(|s| fits(s))
-                .map(|&s| (s, self.stream_for(s)))
+                .map(|&s| (s, self.stream_for(name, s)))
                 .collect(),
             wake: self.wake_messages,
             wake_gap_us: self.wake_gap.as_micros() as u64,
@@ -349,7 +353,7 @@ pub fn run(opts: &Options, progress: bool) -> Result<Report> {
 fn memcpy_round(opts: &Options) -> Measured {
     let mut m = Measured::default();
     for &s in &opts.stream_sizes {
-        let (count, dt) = harness::memcpy(s, opts.stream_for(s));
+        let (count, dt) = harness::memcpy(s, opts.stream_for(MEMCPY, s));
         m.stream.push((s, count, dt));
     }
     m

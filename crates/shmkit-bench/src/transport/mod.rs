@@ -59,6 +59,9 @@ pub struct Kind {
     pub about: &'static str,
     /// Whether the receiver spins or sleeps.
     pub waiting: Waiting,
+    /// Every message is a hand-over between sleeping processes (one in flight):
+    /// streams are ten times shorter so that a run stays in minutes.
+    pub handoff: bool,
 }
 
 /// The floor: one cache line handed back and forth through shared memory.
@@ -70,63 +73,75 @@ pub const KINDS: &[Kind] = &[
         name: FLOOR,
         about: "one shared cache line (state word + payload) handed back and forth, busy-polling",
         waiting: Waiting::Spins,
+        handoff: false,
     },
     Kind {
         name: "pipe",
         about: "two anonymous pipes",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
     Kind {
         name: "unix-stream",
         about: "a Unix stream socket pair",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
     Kind {
         name: "unix-seqpacket",
         about: "a Unix seqpacket socket pair (one message per packet)",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
     Kind {
         name: "tcp",
         about: "TCP over loopback with TCP_NODELAY",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
     Kind {
         name: "mq",
         about: "two POSIX message queues (mq_send / mq_receive)",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
     Kind {
         name: "posix-sem",
         about: "payload in a shared memfd, hand-over signalled by process-shared POSIX semaphores",
         waiting: Waiting::Blocks,
+        handoff: true,
     },
     Kind {
         name: "sysv-sem",
         about: "payload in a shared memfd, hand-over signalled by a System V semaphore set",
         waiting: Waiting::Blocks,
+        handoff: true,
     },
     Kind {
         name: "shmkit-sem",
         about: "payload in a shared memfd, hand-over signalled by shmkit in-region semaphores",
         waiting: Waiting::Blocks,
+        handoff: true,
     },
     Kind {
         name: "shmkit-mailbox",
         about: "shmkit mailboxes, one each way (a send waits until the reader took it)",
         waiting: Waiting::Blocks,
+        handoff: true,
     },
     #[cfg(feature = "iceoryx2")]
     Kind {
         name: "iceoryx2-poll",
         about: "iceoryx2 publish-subscribe, busy-polling receive",
         waiting: Waiting::Spins,
+        handoff: false,
     },
     #[cfg(feature = "iceoryx2")]
     Kind {
         name: "iceoryx2-event",
         about: "iceoryx2 publish-subscribe, woken through its event service",
         waiting: Waiting::Blocks,
+        handoff: false,
     },
 ];
 
