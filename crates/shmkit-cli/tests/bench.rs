@@ -41,6 +41,10 @@ fn transports() -> Vec<String> {
         .collect();
     for must in [
         "floor",
+        "shmkit-spin",
+        "shmkit",
+        "shmkit-block",
+        "shmkit-loan",
         "pipe",
         "unix-stream",
         "unix-seqpacket",

@@ -30,6 +30,7 @@ pub mod mailbox;
 pub mod mq;
 #[allow(unsafe_code)]
 pub mod semaphore;
+pub mod shmkit_channel;
 pub mod signalled;
 
 /// One side of a transport: sends and receives whole messages of known size.
@@ -73,6 +74,30 @@ pub const KINDS: &[Kind] = &[
         name: FLOOR,
         about: "one shared cache line (state word + payload) handed back and forth, busy-polling",
         waiting: Waiting::Spins,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit-spin",
+        about: "shmkit SPSC channels, waiting by polling only",
+        waiting: Waiting::Spins,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit",
+        about: "shmkit SPSC channels, default waiting (polls, then sleeps on a futex)",
+        waiting: Waiting::Blocks,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit-block",
+        about: "shmkit SPSC channels, sleeping on a futex at once",
+        waiting: Waiting::Blocks,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit-loan",
+        about: "shmkit SPSC channels, zero-copy loans to send, default waiting",
+        waiting: Waiting::Blocks,
         handoff: false,
     },
     Kind {
@@ -160,6 +185,15 @@ pub enum PeerSpec {
         /// Mapping length.
         len: usize,
     },
+    /// shmkit channels by name.
+    Shmkit {
+        /// Channel the peer receives from.
+        rx: String,
+        /// Channel the peer sends to.
+        tx: String,
+        /// How it waits and sends.
+        flavour: shmkit_channel::Flavour,
+    },
     /// Shared payload signalled by POSIX semaphores in an inherited memfd.
     PosixSem {
         /// The memfd's descriptor number in the peer.
@@ -234,6 +268,9 @@ pub fn max_message(name: &str) -> Option<usize> {
 
 /// Sets up transport `name` for messages of at most `max` bytes.
 pub fn setup(name: &str, max: usize) -> Result<Setup> {
+    if let Some(f) = shmkit_channel::Flavour::from_name(name) {
+        return shmkit_channel::setup(max, f);
+    }
     match name {
         FLOOR => floor::setup(max),
         "pipe" => fds::setup_pipes(),
@@ -260,6 +297,7 @@ pub fn open_peer(spec: &PeerSpec) -> Result<Box<dyn Endpoint>> {
         PeerSpec::Fds { rx, tx, packet } => fds::open(*rx, *tx, *packet),
         PeerSpec::Mq { rx, tx, msgsize } => mq::open(rx, tx, *msgsize),
         PeerSpec::PosixSem { fd, len } => semaphore::open_posix(*fd, *len),
+        PeerSpec::Shmkit { rx, tx, flavour } => shmkit_channel::open_peer(rx, tx, *flavour),
         PeerSpec::Signalled { fd, sem_id } => signalled::open(*fd, *sem_id),
         PeerSpec::Mailbox { rx, tx } => mailbox::open(rx, tx),
         #[cfg(feature = "iceoryx2")]
