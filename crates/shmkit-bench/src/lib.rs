@@ -1,10 +1,11 @@
 //! # shmkit-bench: the comparison benchmark behind `shmkit bench`
 //!
 //! Measures shared-memory messaging against what users already have, in one run on one
-//! machine, between two real processes pinned to different cores: the floor (one cache
-//! line handed back and forth), anonymous pipes, Unix stream and seqpacket sockets, TCP
-//! over loopback, POSIX message queues, iceoryx2 (cargo feature `iceoryx2`), and memcpy
-//! in one process as the copy limit.
+//! machine, between two real processes pinned to different cores: shmkit's channels,
+//! semaphores and mailbox, the floor (one cache line handed back and forth), anonymous
+//! pipes, Unix stream and seqpacket sockets, TCP over loopback, POSIX message queues,
+//! POSIX and System V semaphores, iceoryx2 (cargo feature `iceoryx2`), memcpy in one
+//! process as the copy limit, and uncontended lock and semaphore costs.
 //!
 //! For each transport and round the leading process sets the transport up, starts a
 //! peer (the same binary, through [`Options::peer_command`], which must end up calling
