@@ -98,6 +98,12 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
             assert!(t0.elapsed() < DEADLINE, "the child made no progress");
             std::thread::yield_now();
         }
+        // The guard is gone: let the child take the lock again before the kill, or a
+        // loaded machine kills it while it still sleeps on the futex every time.
+        let t1 = Instant::now();
+        while m.holder().is_none() && t1.elapsed() < DEADLINE {
+            std::thread::yield_now();
+        }
         child.kill().unwrap();
         wait_timeout(&mut child, DEADLINE).expect("killed child exits");
         let t0 = Instant::now();
