@@ -512,7 +512,8 @@ fn compile_peer() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let src = dir.join(format!("sysv_cli_peer.{}.{n}.c", std::process::id()));
-    std::fs::write(&src, include_str!("c/sysv_cli_peer.c")).unwrap();
+    // One C peer serves the library's tests ("rust") and these ("shell").
+    std::fs::write(&src, include_str!("../../shmkit/tests/it/c/sysv_peer.c")).unwrap();
     let exe = dir.join(format!("sysv_cli_peer.{}.{n}", std::process::id()));
     let out = Command::new("cc")
         .args(["-O1", "-Wall", "-Werror", "-std=gnu11", "-o"])
@@ -550,12 +551,13 @@ fn c_peer_and_cli_handshake_through_an_ftok_key() {
         })
         .expect("a free ftok key");
     let child = Command::new(&peer)
-        .args(["ftok", file.to_str().unwrap(), &proj.to_string()])
+        .args(["ftok", file.to_str().unwrap(), &proj.to_string(), "shell"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Shell side: message, then the flag; then wait for the C side's answer.
+    // Shell side: message, then the flag, whose write wakes the C side sleeping in
+    // FUTEX_WAIT on it; then wait for the C side's answer.
     ok(&["write", &obj, "from shell", "--as", "cstring", "-o", "8"]);
     ok(&["write", &obj, "1", "--as", "u32"]);
     assert_eq!(
@@ -582,7 +584,7 @@ fn c_peer_private_segment_read_and_answered_by_the_cli() {
     let peer = compile_peer();
     let _rm_peer = Guard(peer.clone());
     let mut child = Command::new(&peer)
-        .arg("private")
+        .args(["private", "shell"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
