@@ -683,3 +683,26 @@ fn readme_cli_tour_runs() {
         assert!(out.contains(needle), "'{needle}' in:\n{out}");
     }
 }
+
+#[test]
+fn timeouts_beyond_the_clock_are_usage_errors_not_panics() {
+    let (id, _key, _g) = create_keyed("4096", &[]);
+    // 300000000000000000 minutes fit a Duration but not `now + timeout`: this panicked.
+    fails(
+        2,
+        &["wait", &id, "--timeout", "300000000000000000m"],
+        "longer than 100 years",
+    );
+    fails(
+        2,
+        &[
+            "lock",
+            "/shmkit_test_never_made",
+            "--timeout",
+            "300000000000000000m",
+            "--",
+            "true",
+        ],
+        "longer than 100 years",
+    );
+}
