@@ -415,6 +415,9 @@ fn wait_for_a_change_an_equal_value_and_a_timeout() {
     ])
     .spawn()
     .unwrap();
+    // Waiting for a change from a known value: a waiter that started late would take
+    // "ping" as its starting point and wait for ever (this test was flaky so).
+    ok(&["write", &id, "pong", "-o", "16"]);
     let changer = shmkit_cmd(&[
         "wait",
         &id,
@@ -424,6 +427,8 @@ fn wait_for_a_change_an_equal_value_and_a_timeout() {
         "16",
         "-l",
         "4",
+        "--from",
+        "pong",
         "--timeout",
         "20s",
     ])
