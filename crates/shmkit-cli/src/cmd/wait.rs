@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 
-use super::{failed, object, usage};
+use super::{failed, usage, Window};
 use crate::report::{self, Usage};
 use crate::target;
-use crate::value::{hex_dump, parse_duration, parse_hex, parse_usize, Format};
+use crate::value::{hex_dump, parse_duration, parse_hex, Format};
 
 /// How often the bytes are compared: a plain segment has no wake-up mechanism.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -63,15 +63,12 @@ pub struct WaitArgs {
 
 /// Runs `shmkit wait`.
 pub fn run(a: WaitArgs) -> Result<()> {
-    let spec = object(&a.object)?;
-    let format = usage(Format::parse(&a.format))?;
-    let offset = usage(parse_usize(&a.offset))?;
-    let length = a
-        .length
-        .as_deref()
-        .map(parse_usize)
-        .transpose()
-        .map_err(Usage)?;
+    let Window {
+        spec,
+        format,
+        offset,
+        length,
+    } = Window::parse(&a.object, &a.format, &a.offset, a.length.as_deref())?;
     let timeout = usage(parse_duration(&a.timeout))?;
     let encode = |v: &str| -> Result<Vec<u8>> {
         Ok(match format {
