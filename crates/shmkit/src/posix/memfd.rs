@@ -12,7 +12,7 @@ use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::posix::seal_bits;
 
@@ -283,28 +283,14 @@ impl Memfd {
     pub fn map_window(&self, offset: u64, len: usize) -> Result<Mapping> {
         let seals = self.seals()?;
         let size = self.size()?;
-        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
-            return Err(Error::new(
-                ErrorKind::OutOfBounds,
-                "mmap",
-                &self.name,
-                format!("window at offset {offset} of {len} bytes exceeds the size {size}"),
-            ));
-        }
+        super::mapping::check_window(&self.name, offset, len, size)?;
         let writable =
             self.writable && !seals.contains(Seals::WRITE) && !seals.contains(Seals::FUTURE_WRITE);
         self.map_inner(offset, len, writable, seals)
     }
 
     fn whole_len(&self) -> Result<usize> {
-        let size = self.size()?;
-        usize::try_from(size).map_err(|_| {
-            Error::invalid(
-                "mmap",
-                &self.name,
-                format!("size {size} does not fit in memory"),
-            )
-        })
+        super::mapping::whole_len(&self.name, self.size()?)
     }
 
     fn map_inner(&self, offset: u64, len: usize, writable: bool, seals: Seals) -> Result<Mapping> {
