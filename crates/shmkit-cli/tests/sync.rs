@@ -158,6 +158,18 @@ fn sysv_semaphore_across_processes() {
         err.starts_with(&format!("shmkit: sem: {obj}: semtimedop failed")),
         "{err}"
     );
+    assert!(
+        err.contains("not possible within 200ms"),
+        "no Rust debug text: {err}"
+    );
+    // A count of 0 would be semop's "wait for zero": post blocked for ever on a set
+    // whose value is not 0. It is a usage error, and nothing changes.
+    ok(&["sem", "set", &obj, "1", "--num", "0"]);
+    let err = fails(&["sem", "post", &obj, "--count", "0"], 2);
+    assert!(err.contains("--count"), "{err}");
+    let err = fails(&["sem", "wait", &obj, "--count", "0", "--timeout", "1s"], 2);
+    assert!(err.contains("--count"), "{err}");
+    assert_eq!(ok(&["sem", "get", &obj, "--num", "0"]).trim(), "1");
     let err = fails(&["sem", "wait", &obj, "--num", "1", "--timeout", "0"], 1);
     assert!(err.contains("semop failed"), "{err}");
     let err = fails(&["sem", "set", &obj, "40000"], 2);
