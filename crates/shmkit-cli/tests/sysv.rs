@@ -711,3 +711,28 @@ fn timeouts_beyond_the_clock_are_usage_errors_not_panics() {
         "longer than 100 years",
     );
 }
+
+#[test]
+fn argument_errors_read_shmkit_verb_reason() {
+    // clap's own messages ("error: ...") used to reach the user as they were.
+    let err = fails(
+        2,
+        &["create"],
+        "required arguments were not provided: --size",
+    );
+    assert!(err.contains("Usage: shmkit create"), "{err}");
+    fails(2, &["read", "id:1", "--offset"], "a value is required");
+    fails(
+        2,
+        &["wait", "id:1", "--timeout", "-1s"],
+        "unexpected argument '-1'",
+    );
+    let o = shmkit(&["bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("shmkit: usage: unrecognized subcommand 'bogus'"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(shmkit(&["--help"]).status.code(), Some(0));
+}
