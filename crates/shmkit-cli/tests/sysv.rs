@@ -736,3 +736,35 @@ fn argument_errors_read_shmkit_verb_reason() {
     );
     assert_eq!(shmkit(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn create_whose_output_is_lost_removes_what_it_made() {
+    // With stdout on /dev/full nobody learns the id: the segment used to stay behind.
+    let raw = unique_key();
+    let key = format!("key:0x{raw:08x}", raw = raw as u32);
+    struct KeyGuard(i32);
+    impl Drop for KeyGuard {
+        fn drop(&mut self) {
+            if let Ok(seg) = Segment::open(Key::new(self.0)) {
+                let _ = seg.remove();
+            }
+        }
+    }
+    let _g = KeyGuard(raw);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let child = shmkit_cmd(&["create", &key, "--size", "4096"])
+        .stdout(full)
+        .spawn()
+        .unwrap();
+    let o = finish(child, "create >/dev/full");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("shmkit: create: id:") && stderr(&o).contains("removed it again"),
+        "{}",
+        stderr(&o)
+    );
+    fails(1, &["info", &key], "no segment has this key");
+}
