@@ -98,10 +98,43 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
             assert!(t0.elapsed() < DEADLINE, "the child made no progress");
             std::thread::yield_now();
         }
+        // Freeze the child, then kill it: whether it held the lock at that point is
+        // then known, and decides what the next locker must see. (Killing it at once
+        // used to land, under load, while it still slept in the futex the parent had
+        // just released, every round: no kill landed inside the lock.) Let it take
+        // the lock first, so that most stops fall inside.
+        let t1 = Instant::now();
+        while m.holder().is_none() && t1.elapsed() < Duration::from_secs(1) {
+            std::thread::yield_now();
+        }
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: pid is our child, not yet reaped; waitid with WNOWAIT only observes
+        // that it stopped, into a zeroed siginfo_t.
+        unsafe {
+            assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WSTOPPED | libc::WNOWAIT
+                ),
+                0,
+                "waitid"
+            );
+        }
+        let held = m.holder().is_some();
         child.kill().unwrap();
         wait_timeout(&mut child, DEADLINE).expect("killed child exits");
         let t0 = Instant::now();
-        match m.lock_timeout(Duration::from_secs(20)) {
+        let locked = m.lock_timeout(Duration::from_secs(20));
+        assert_eq!(
+            matches!(locked, Ok(Locked::OwnerDied(_))),
+            held,
+            "round {round}: OwnerDied exactly when the child was killed holding the lock"
+        );
+        match locked {
             Ok(Locked::OwnerDied(mut g)) => {
                 owner_died += 1;
                 // Repair: the child writes acquisitions, then reserved = acquisitions.
