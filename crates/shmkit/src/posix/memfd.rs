@@ -191,7 +191,7 @@ impl Memfd {
     }
 
     /// Wraps a memfd descriptor received from elsewhere. Fails with
-    /// [`ErrorKind::InvalidInput`] if `fd` does not support seals (not a memfd).
+    /// [`crate::ErrorKind::InvalidInput`] if `fd` does not support seals (not a memfd).
     pub fn from_fd(fd: OwnedFd) -> Result<Memfd> {
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map(|p| p.to_string_lossy().into_owned())
@@ -354,8 +354,8 @@ pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
 
 /// Receives one descriptor from the Unix stream `sock`, with up to `buf.len()` payload
 /// bytes, blocking until a message arrives. Returns the descriptor (close-on-exec) and
-/// the number of payload bytes. A closed socket gives [`ErrorKind::NotFound`]; a
-/// message without a descriptor gives [`ErrorKind::InvalidInput`].
+/// the number of payload bytes. A closed socket gives [`crate::ErrorKind::NotFound`]; a
+/// message without a descriptor gives [`crate::ErrorKind::InvalidInput`].
 pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     sys::posix::recv_fd(
         sock.as_fd(),
