@@ -273,3 +273,28 @@ fn shmkit_header_in_a_mapped_sysv_segment_is_recognised_without_attaching() {
     }
     drop(att);
 }
+
+#[test]
+fn removal_leaves_an_object_that_took_the_listed_id() {
+    // A listing is old by the time an operator confirms a bulk removal: the listed
+    // segment may be gone and its id reused. Simulate it with the listing of this
+    // segment altered to another creator, then another key: neither is removed.
+    let seg = Segment::create(Key::new(support::unique_key()), 4096).expect("create");
+    let id = seg.id();
+    let _guard = Cleanup(move || {
+        let _ = ipcinfo::remove(SysvKind::Shm, id);
+    });
+    let snap = inspect::list();
+    let listed = sysv_shm(&snap, id).expect("listed").clone();
+    let mut other_creator = listed.clone();
+    other_creator.creator_pid = Some(listed.creator_pid.unwrap_or(1) + 1);
+    let mut other_key = listed.clone();
+    other_key.key = Some(listed.key.unwrap_or(0) ^ 1);
+    for o in [&other_creator, &other_key] {
+        let e = inspect::remove::remove(o, "/dev/shm").unwrap_err();
+        assert!(e.to_string().contains("another object has this id"), "{e}");
+        assert!(seg.info().is_ok(), "not removed");
+    }
+    inspect::remove::remove(&listed, "/dev/shm").expect("the listed object goes");
+    assert_eq!(seg.info().unwrap_err().kind(), ErrorKind::NotFound);
+}
