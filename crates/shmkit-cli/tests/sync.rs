@@ -337,3 +337,30 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
     let err = fails(&["lock", &obj, "--", "/nonexistent/program"], 1);
     assert!(err.contains("cannot run it"), "{err}");
 }
+
+#[test]
+fn sigterm_as_the_command_starts_is_passed_on() {
+    // The command signals `shmkit lock` at once, often before shmkit has stored its
+    // pid: such a signal used to be lost, and shmkit waited for ever on a command that
+    // waits for its stdin. Now each run ends with the command's SIGTERM.
+    let name = unique("lock_term");
+    let _g = PathGuard(format!("/dev/shm/{name}"));
+    let obj = format!("/{name}");
+    for round in 0..20 {
+        let holder = Command::new(SHMKIT)
+            .args(["lock", &obj, "--", "sh", "-c", "kill -TERM $PPID; exec cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stdin stays open (the Child owns it) until shmkit has exited or timed out.
+        let out = finish(holder, "lock whose command sends SIGTERM");
+        assert_eq!(
+            out.status.code(),
+            Some(128 + 15),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
