@@ -9,6 +9,7 @@ use clap::Subcommand;
 use crate::object::ObjectSpec;
 use crate::report::{self, Usage};
 
+pub mod channel;
 pub mod chmod;
 pub mod chown;
 pub mod compat;
@@ -19,8 +20,10 @@ pub mod limits;
 pub mod lock;
 pub mod ls;
 pub mod read;
+pub mod recv;
 pub mod rm;
 pub mod sem;
+pub mod send;
 pub mod wait;
 pub mod write;
 
@@ -54,6 +57,12 @@ pub enum Command {
     Limits(limits::LimitsArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
+    /// Create, describe and remove message channels.
+    Channel(channel::ChannelArgs),
+    /// Send standard input into a channel, one message per line (or frame).
+    Send(send::SendArgs),
+    /// Receive messages from a channel to standard output.
+    Recv(recv::RecvArgs),
     /// Drop-in util-linux ipcs: same options, byte-identical output for System V objects.
     Ipcs(compat::CompatArgs),
     /// Drop-in util-linux ipcrm (refuses the `-a msg` foot-gun; see `shmkit ipcrm --help`).
@@ -77,6 +86,9 @@ impl Command {
             Command::Sem(_) => "sem",
             Command::Lock(_) => "lock",
             Command::Demo(_) => "demo",
+            Command::Channel(_) => "channel",
+            Command::Send(_) => "send",
+            Command::Recv(_) => "recv",
             Command::Ls(_) => "ls",
             Command::Limits(_) => "limits",
             Command::Ipcs(_) => "ipcs",
@@ -100,6 +112,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Sem(a) => sem::run(a),
         Command::Lock(a) => lock::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Channel(a) => channel::run(a),
+        Command::Send(a) => send::run(a),
+        Command::Recv(a) => recv::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Limits(a) => limits::run(a),
         Command::Ipcs(a) => compat::exit_with("ipcs", &a.args),

@@ -1,1 +1,265 @@
 //! Lock-free message channels over shared memory.
+//!
+//! An SPSC channel is one POSIX shared-memory object (`/dev/shm/<name>`) holding a
+//! [`crate::header`], the channel's own header and a byte ring of variable-size records
+//! (see [`layout`] for the diagram). Any process may open the [`Sender`] or the
+//! [`Receiver`]; each endpoint is held by one process at a time, and the slot of a
+//! process that died is taken over by the next one to open it.
+//!
+//! - Copying calls ([`Sender::send`], [`Receiver::recv`]), zero-copy loans
+//!   ([`Sender::loan`] → write in place → [`SendLoan::commit`]; [`Receiver::recv_ref`]
+//!   → [`RecvGuard`] borrowing the message in place), and plain-old-data values
+//!   ([`Sender::send_value`], [`Receiver::recv_value`]).
+//! - Every call comes as `try_` (never waits), plain (waits) and `_timeout`. Waiting
+//!   spins a configurable number of polls ([`Sender::set_spin`]) and then sleeps on a
+//!   futex; the other side makes a wake-up system call only when someone sleeps.
+//! - When the sender closes or dies, the receiver gets every committed message, then
+//!   [`ChannelError::Disconnected`] or [`ChannelError::PeerDied`]. A message the sender
+//!   was writing when it died is never seen, whole or torn.
+//! - Everything read from shared memory is validated: a corrupt or hostile object gives
+//!   [`ChannelError::Corrupt`] (hot path) or [`crate::ErrorKind::Corrupt`] (open), never
+//!   undefined behaviour, a panic or a hang.
+//!
+//! ```no_run
+//! # fn main() -> shmkit::Result<()> {
+//! use shmkit::channel::{self, Options, Receiver, Sender};
+//! channel::create("/jobs", &Options { capacity: 1 << 20, max_message: 4096, ..Options::default() })?;
+//! // in one process
+//! let mut tx = Sender::open("/jobs")?;
+//! tx.send(b"job 1").expect("send");
+//! drop(tx);
+//! // in another
+//! let mut rx = Receiver::open("/jobs")?;
+//! while let Ok(msg) = rx.recv() {
+//!     println!("{}", String::from_utf8_lossy(&msg));
+//! }
+//! channel::remove("/jobs")?;
+//! # Ok(()) }
+//! ```
+#![allow(unsafe_code)]
+
+pub mod fuzz;
+pub mod layout;
+mod liveness;
+mod ring;
+mod shared;
+mod spsc;
+pub mod wait;
+
+use std::fmt;
+
+pub use spsc::{Receiver, RecvGuard, SendLoan, Sender};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::header::ObjectKind;
+use crate::region::{Region, RegionExt};
+
+/// Why a channel operation did not complete. Small and allocation-free: it is returned
+/// on the hot path. Convert with [`ChannelError::into_error`] for reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// No room now (`try_` sends).
+    Full,
+    /// No message now (`try_` receives).
+    Empty,
+    /// The timeout passed.
+    Timeout,
+    /// The peer closed its end and, for a receiver, every message was received.
+    Disconnected,
+    /// The peer process (this pid) died; for a receiver, every message it committed was
+    /// received.
+    PeerDied(u32),
+    /// The message is larger than the channel's limit.
+    TooLarge {
+        /// The message's length.
+        len: usize,
+        /// The channel's limit.
+        max: usize,
+    },
+    /// A typed receive found a message of another size (the message was consumed).
+    WrongSize {
+        /// `size_of::<T>()`.
+        expected: usize,
+        /// The message's length.
+        got: usize,
+    },
+    /// Shared memory holds something the protocol forbids (a buggy or hostile peer).
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelError::Full => f.write_str("the channel is full"),
+            ChannelError::Empty => f.write_str("the channel is empty"),
+            ChannelError::Timeout => f.write_str("timed out"),
+            ChannelError::Disconnected => f.write_str("the other end closed the channel"),
+            ChannelError::PeerDied(pid) => write!(f, "the other end (pid {pid}) died"),
+            ChannelError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "a {len}-byte message exceeds the channel's limit of {max} bytes"
+                )
+            }
+            ChannelError::WrongSize { expected, got } => {
+                write!(f, "expected a {expected}-byte message, got {got} bytes")
+            }
+            ChannelError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ChannelError {}
+
+impl ChannelError {
+    /// The full [`Error`] for a channel named `object`, with `op` (`send`, `recv`).
+    pub fn into_error(self, op: &'static str, object: &str) -> Error {
+        let kind = match self {
+            ChannelError::Full | ChannelError::Empty => ErrorKind::WouldBlock,
+            ChannelError::Timeout => ErrorKind::TimedOut,
+            ChannelError::TooLarge { .. } | ChannelError::WrongSize { .. } => {
+                ErrorKind::InvalidInput
+            }
+            ChannelError::Corrupt(_) => ErrorKind::Corrupt,
+            _ => ErrorKind::Other,
+        };
+        Error::new(kind, op, object, self.to_string())
+    }
+}
+
+/// How to create a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Ring bytes at least (rounded up to a power of two, and to two records of the
+    /// largest message). Each message takes 8 bytes plus its length rounded up to 8.
+    pub capacity: u64,
+    /// The largest message in bytes.
+    pub max_message: u64,
+    /// Permission bits of the object (before the umask).
+    pub mode: u32,
+}
+
+impl Default for Options {
+    /// 64 KiB ring, 4 KiB messages, mode 0600.
+    fn default() -> Self {
+        Options {
+            capacity: 64 * 1024,
+            max_message: 4096,
+            mode: 0o600,
+        }
+    }
+}
+
+/// Creates the SPSC channel `name` (`/name` or `name`); fails if the name exists.
+pub fn create(name: &str, opts: &Options) -> Result<()> {
+    let object = crate::posix::ShmName::new(name)?.to_string();
+    let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
+    shared::Shared::create(name, g, opts.mode)
+}
+
+/// Removes the channel's name; processes that have it open keep using it.
+pub fn remove(name: &str) -> Result<()> {
+    crate::posix::PosixShm::unlink(&crate::posix::ShmName::new(name)?)
+}
+
+/// Describes the channel `name`: opens it read-only (so read permission is enough) and
+/// claims no endpoint.
+pub fn info(name: &str) -> Result<ChannelInfo> {
+    use crate::posix::{Access, PosixShm, ShmName};
+    let shm = PosixShm::open(&ShmName::new(name)?, Access::ReadOnly)?;
+    describe(&shm.map()?)
+}
+
+/// One endpoint of a channel, as [`describe`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// The holder's pid.
+    pub pid: u32,
+    /// Whether that process still lives.
+    pub alive: bool,
+}
+
+/// What [`describe`] reports about a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The object kind (`CHANNEL_SPSC`).
+    pub kind: ObjectKind,
+    /// Ring bytes.
+    pub capacity: u64,
+    /// Largest message.
+    pub max_message: u32,
+    /// Ring bytes holding unreceived messages.
+    pub used: u64,
+    /// Unreceived messages, if the ring could be walked.
+    pub messages: Option<u64>,
+    /// The sender, if one holds the slot.
+    pub sender: Option<EndpointInfo>,
+    /// The receiver, if one holds the slot.
+    pub receiver: Option<EndpointInfo>,
+    /// How many times a sender has opened the channel.
+    pub sender_opens: u32,
+    /// How many times a receiver has opened the channel.
+    pub receiver_opens: u32,
+}
+
+/// Describes the channel laid out in `region` (for `shmkit ls` and `shmkit channel
+/// info`). Works on read-only mappings; validates the header like an opener.
+pub fn describe(region: &(impl Region + ?Sized)) -> Result<ChannelInfo> {
+    let g = layout::validate(region)?;
+    let head: u64 = region.read(layout::HEAD_OFFSET)?;
+    let tail: u64 = region.read(layout::TAIL_OFFSET)?;
+    let endpoint = |off: usize| -> Result<(Option<EndpointInfo>, u32)> {
+        let w: u64 = region.read(off)?;
+        let epoch: u32 = region.read(off + layout::EPOCH_DELTA)?;
+        let info = (w != 0).then(|| EndpointInfo {
+            pid: liveness::pid_of(w),
+            alive: liveness::alive(w),
+        });
+        Ok((info, epoch))
+    };
+    let (sender, sender_opens) = endpoint(layout::SENDER_OFFSET)?;
+    let (receiver, receiver_opens) = endpoint(layout::RECEIVER_OFFSET)?;
+    let consistent = tail <= head && head - tail <= g.ring_size;
+    let messages = if consistent {
+        count_messages(region, &g, head, tail)
+    } else {
+        None
+    };
+    Ok(ChannelInfo {
+        kind: ObjectKind::CHANNEL_SPSC,
+        capacity: g.ring_size,
+        max_message: g.max_message,
+        used: if consistent { head - tail } else { 0 },
+        messages,
+        sender,
+        receiver,
+        sender_opens,
+        receiver_opens,
+    })
+}
+
+/// Walks the records between `tail` and `head` (a snapshot; bounded by the ring size).
+fn count_messages(
+    region: &(impl Region + ?Sized),
+    g: &layout::Geometry,
+    head: u64,
+    mut tail: u64,
+) -> Option<u64> {
+    let mut n = 0;
+    while tail < head {
+        let off = tail & g.mask();
+        let w: u64 = region.read(layout::RING_OFFSET + off as usize).ok()?;
+        let (len, tag) = (w as u32, (w >> 32) as u32);
+        let step = match tag {
+            layout::TAG_PAD if len as u64 == g.ring_size - off => len as u64,
+            layout::TAG_MSG if len <= g.max_message => {
+                n += 1;
+                layout::record_len(len)
+            }
+            _ => return None,
+        };
+        tail += step;
+    }
+    (tail == head).then_some(n)
+}

@@ -2,6 +2,7 @@
 //! module needs: unique object names, child processes, C peers, deadlines.
 #![allow(unsafe_code, clippy::disallowed_methods, missing_docs)]
 
+mod channel;
 mod inspect;
 mod posix;
 mod support;

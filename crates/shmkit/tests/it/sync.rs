@@ -98,13 +98,12 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
             assert!(t0.elapsed() < DEADLINE, "the child made no progress");
             std::thread::yield_now();
         }
-        // Freeze the child, then kill it: whether it held the lock at that point is
-        // then known, and decides what the next locker must see. (Killing it at once
-        // used to land, under load, while it still slept in the futex the parent had
-        // just released, every round: no kill landed inside the lock.) Let it take
-        // the lock first, so that most stops fall inside.
+        // The guard is gone: let the child take the lock again before the kill, or a
+        // loaded machine kills it while it still sleeps on the futex every time. Then
+        // freeze it and kill it: whether it held the lock at that point is known, and
+        // decides what the next locker must see.
         let t1 = Instant::now();
-        while m.holder().is_none() && t1.elapsed() < Duration::from_secs(1) {
+        while m.holder().is_none() && t1.elapsed() < DEADLINE {
             std::thread::yield_now();
         }
         let pid = child.id() as libc::pid_t;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+pub mod channel;
 pub mod inspect;
 pub mod posix;
 pub mod sync;
@@ -74,6 +75,12 @@ pub const SECTIONS: &[Section] = &[
         title: "Synchronisation: a blocking mailbox each way, and a robust lock whose holder dies",
         tour: sync::tour,
         peer: sync::peer,
+    },
+    Section {
+        name: "channel",
+        title: "A message channel: a lock-free ring in shared memory",
+        tour: channel::tour,
+        peer: channel::peer,
     },
     Section {
         name: "inspect",

@@ -1,0 +1,100 @@
+//! `shmkit send NAME`: standard input into a channel, one message per line (or per
+//! length-prefixed frame with `--frames`). At the end of the input the sender closes,
+//! and the receiver, having received everything, sees the end of the stream.
+
+use std::io::{BufRead, Read};
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use shmkit::channel::{ChannelError, Sender};
+
+use crate::report;
+
+/// Arguments of `shmkit send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// Channel name (`/name` or `name`).
+    name: String,
+    /// Read frames (a 4-byte little-endian length, then the bytes) instead of lines.
+    #[arg(long)]
+    frames: bool,
+    /// Give up when the channel stays full this long (`5s`, `200ms`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+}
+
+/// Runs `shmkit send`.
+pub fn run(args: SendArgs) -> Result<()> {
+    let fail = |msg: String| -> anyhow::Error {
+        report::error("send", format!("{}: {msg}", args.name));
+        report::Reported.into()
+    };
+    let mut tx = Sender::open(&args.name).map_err(|e| {
+        report::error("send", report::object_error(&args.name, &e));
+        anyhow::Error::from(report::Reported)
+    })?;
+    let max = tx.max_message();
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        if args.frames {
+            let mut len = [0u8; 4];
+            match input.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(fail(format!("reading standard input: {e}"))),
+            }
+            let len = u32::from_le_bytes(len) as usize;
+            if len > max {
+                return Err(fail(format!(
+                    "frame {} is {len} bytes, the channel's limit is {max}",
+                    n + 1
+                )));
+            }
+            buf.resize(len, 0);
+            input
+                .read_exact(&mut buf)
+                .map_err(|e| fail(format!("frame {} is cut short: {e}", n + 1)))?;
+        } else {
+            let got = input
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| fail(format!("reading standard input: {e}")))?;
+            if got == 0 {
+                break;
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            if buf.len() > max {
+                return Err(fail(format!(
+                    "line {} is {} bytes, the channel's limit is {max}",
+                    n + 1,
+                    buf.len()
+                )));
+            }
+        }
+        let r = match args.timeout {
+            Some(t) => tx.send_timeout(&buf, t),
+            None => tx.send(&buf),
+        };
+        match r {
+            Ok(()) => n += 1,
+            Err(ChannelError::Timeout) => {
+                return Err(fail(format!(
+                    "the channel stayed full for {} after {n} messages",
+                    humantime::format_duration(args.timeout.unwrap_or_default())
+                )))
+            }
+            Err(e @ (ChannelError::Disconnected | ChannelError::PeerDied(_))) => {
+                return Err(fail(format!("{e} after {n} messages")))
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,610 @@
+//! The single-producer single-consumer channel: [`Sender`], [`Receiver`], zero-copy
+//! [`SendLoan`] and [`RecvGuard`].
+//!
+//! Each endpoint maps the object itself, claims its endpoint slot (free, or held by a
+//! dead process: a restarted peer takes the dead one's place) and keeps its own position
+//! privately. Sending writes a record in place and publishes the new position with one
+//! Release store; receiving reads it and publishes its position the same way. Neither
+//! makes a system call unless the other side sleeps (see [`super::wait`]).
+//!
+//! # Trust
+//!
+//! The slot a loan or guard exposes belongs to this side by protocol, so it is handed
+//! out as a slice. A hostile process mapping the object can still write into it at any
+//! time: treat the contents as untrusted input (validate before use), as you would
+//! bytes read from a socket. Lengths and positions are never re-read from shared memory
+//! after they were checked.
+
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::layout::{self, RECEIVER_OFFSET, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SLEEP_OFFSET};
+use super::liveness::{self, Gone};
+use super::ring::{self, Consumer, Peeked, Producer, Reserved};
+use super::shared::Shared;
+use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::ChannelError;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Rate-limited liveness checks on the non-blocking paths, and the end-of-stream state.
+///
+/// The end (peer closed or died) is reported once; after that the endpoint waits for a
+/// new peer as if freshly opened, so a restarted peer can take over.
+struct PeerWatch {
+    seen: bool,
+    epoch_at_open: u32,
+    died: Option<u32>,
+    last_check: Instant,
+}
+
+impl PeerWatch {
+    /// Whether the peer at `ep_off` has gone, looking as far as `how` says.
+    fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check) -> Option<ChannelError> {
+        let check = match how {
+            Check::Spin => return None,
+            Check::Normal => self.last_check.elapsed() >= LIVENESS_SLICE,
+            Check::Liveness => true,
+        };
+        if check {
+            self.last_check = Instant::now();
+        }
+        match sh
+            .endpoint(ep_off)
+            .gone(check, &mut self.seen, self.epoch_at_open)
+        {
+            Gone::No => None,
+            Gone::Died(pid) => {
+                self.died = Some(pid);
+                Some(ChannelError::PeerDied(pid))
+            }
+            Gone::Closed => Some(match self.died {
+                Some(pid) => ChannelError::PeerDied(pid),
+                None => ChannelError::Disconnected,
+            }),
+        }
+    }
+
+    /// The end was reported: from now on, wait for the next peer.
+    fn reported(&mut self, sh: &Shared, ep_off: usize) {
+        self.seen = false;
+        self.died = None;
+        self.epoch_at_open = sh
+            .endpoint(ep_off)
+            .epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, PeerWatch)> {
+    let me = liveness::me();
+    if let Err(pid) = sh.endpoint(off).claim(me) {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            "open",
+            &sh.name,
+            format!("the channel already has a live {role} (pid {pid})"),
+        ));
+    }
+    let peer = if off == SENDER_OFFSET {
+        RECEIVER_OFFSET
+    } else {
+        SENDER_OFFSET
+    };
+    let ep = sh.endpoint(peer);
+    let watch = PeerWatch {
+        seen: ep.holder().is_some(),
+        epoch_at_open: ep.epoch.load(std::sync::atomic::Ordering::Relaxed),
+        died: None,
+        last_check: Instant::now(),
+    };
+    Ok((me, watch))
+}
+
+/// Reads and checks both positions at open.
+fn positions(sh: &Shared) -> std::result::Result<(u64, u64), Error> {
+    use std::sync::atomic::Ordering::Acquire;
+    // SYNC: Acquire pairs with the Release stores in Producer::commit and
+    // Consumer::release of earlier holders.
+    let head = sh.word64(layout::HEAD_OFFSET).load(Acquire);
+    // SYNC: as above.
+    let tail = sh.word64(layout::TAIL_OFFSET).load(Acquire);
+    // A producer that died between publishing a record and storing `head` leaves
+    // `head` behind `tail`; Sender::open recovers it from the records.
+    if head.abs_diff(tail) > sh.g.ring_size
+        || head % 8 != 0
+        || tail % 8 != 0
+        || head.max(tail) > u64::MAX / 2
+    {
+        return Err(Error::corrupt(
+            "open",
+            &sh.name,
+            format!("positions out of range (head {head}, tail {tail})"),
+        ));
+    }
+    Ok((head, tail))
+}
+
+/// The sending end of an SPSC channel. One per channel at a time.
+///
+/// ```no_run
+/// # fn main() -> shmkit::Result<()> {
+/// use shmkit::channel::{self, Options, Receiver, Sender};
+/// channel::create("/demo_chan", &Options::default())?;
+/// let mut tx = Sender::open("/demo_chan")?;
+/// let mut rx = Receiver::open("/demo_chan")?;
+/// tx.send(b"hello").unwrap();
+/// let mut loan = tx.loan(5).unwrap();
+/// loan.copy_from_slice(b"world");
+/// loan.commit();
+/// assert_eq!(rx.recv().unwrap(), b"hello");
+/// assert_eq!(&*rx.recv_ref().unwrap(), b"world");
+/// channel::remove("/demo_chan")?;
+/// # Ok(()) }
+/// ```
+pub struct Sender {
+    sh: Shared,
+    p: Producer,
+    watch: PeerWatch,
+    me: u64,
+    spin: u32,
+}
+
+impl Sender {
+    /// Opens the channel `name` (`/name` or `name`) and claims its sender slot. Fails
+    /// with [`ErrorKind::AlreadyExists`] while another live process holds it; the slot
+    /// of a dead sender is taken over.
+    pub fn open(name: &str) -> Result<Sender> {
+        let sh = Shared::open(name)?;
+        let (me, watch) = claim(&sh, SENDER_OFFSET, "sender")?;
+        let recovered = positions(&sh).and_then(|(head, tail)| {
+            let h = ring::recover_head(&sh.g, head, tail, &sh)
+                .map_err(|e| e.into_error("open", &sh.name))?;
+            Ok((h, tail))
+        });
+        let (head, tail) = match recovered {
+            Ok(p) => p,
+            Err(e) => {
+                sh.endpoint(SENDER_OFFSET).release(me);
+                return Err(e);
+            }
+        };
+        Ok(Sender {
+            p: Producer {
+                head,
+                cached_tail: tail,
+            },
+            sh,
+            watch,
+            me,
+            spin: DEFAULT_SPIN,
+        })
+    }
+
+    /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    pub fn set_spin(&mut self, polls: u32) {
+        self.spin = polls;
+    }
+
+    /// The largest message this channel takes.
+    pub fn max_message(&self) -> usize {
+        self.sh.g.max_message as usize
+    }
+
+    /// The channel's object name (`/name`).
+    pub fn name(&self) -> &str {
+        &self.sh.name
+    }
+
+    fn poll_reserve(
+        &mut self,
+        len: usize,
+        force: Check,
+    ) -> std::result::Result<Option<Reserved>, ChannelError> {
+        let tail = self.sh.word64(layout::TAIL_OFFSET);
+        if let Some(r) = self.p.reserve(&self.sh.g, tail, len)? {
+            return Ok(Some(r));
+        }
+        match self.watch.gone(&self.sh, RECEIVER_OFFSET, force) {
+            None => Ok(None),
+            Some(e) => {
+                self.watch.reported(&self.sh, RECEIVER_OFFSET);
+                Err(e)
+            }
+        }
+    }
+
+    fn reserve(
+        &mut self,
+        len: usize,
+        deadline: Option<Option<Instant>>,
+    ) -> std::result::Result<Reserved, ChannelError> {
+        match deadline {
+            None => self
+                .poll_reserve(len, Check::Normal)?
+                .ok_or(ChannelError::Full),
+            Some(deadline) => {
+                if let Some(r) = self.poll_reserve(len, Check::Spin)? {
+                    return Ok(r);
+                }
+                let Sender {
+                    sh, p, watch, spin, ..
+                } = self;
+                let word = sh.word32(TX_SLEEP_OFFSET);
+                block_on(word, *spin, deadline, |force| {
+                    let tail = sh.word64(layout::TAIL_OFFSET);
+                    if let Some(r) = p.reserve(&sh.g, tail, len)? {
+                        return Ok(Some(r));
+                    }
+                    match watch.gone(sh, RECEIVER_OFFSET, force) {
+                        None => Ok(None),
+                        Some(e) => {
+                            watch.reported(sh, RECEIVER_OFFSET);
+                            Err(e)
+                        }
+                    }
+                })
+            }
+        }
+    }
+
+    fn put(&mut self, data: &[u8], deadline: Option<Option<Instant>>) -> Result<(), ChannelError> {
+        let r = self.reserve(data.len(), deadline)?;
+        if let Some(dst) = self.sh.ring_ptr(r.payload_off, data.len()) {
+            // SAFETY: the reserved bytes lie inside the ring (ring_ptr checked) and belong
+            // to the sender until commit; `data` is private memory, so no overlap.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
+            };
+        }
+        self.finish(&r, r.len);
+        Ok(())
+    }
+
+    #[inline]
+    fn finish(&mut self, r: &Reserved, len: u32) {
+        self.p.commit(
+            &self.sh.g,
+            self.sh.word64(layout::HEAD_OFFSET),
+            &self.sh,
+            r,
+            len,
+        );
+        wait::notify(self.sh.word32(RX_SLEEP_OFFSET));
+    }
+
+    /// Sends a copy of `data` if there is room now.
+    pub fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
+        self.put(data, None)
+    }
+
+    /// Sends a copy of `data`, waiting for room as long as the receiver lives (or has
+    /// not come yet).
+    pub fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
+        self.put(data, Some(None))
+    }
+
+    /// Sends a copy of `data`, waiting at most `timeout` for room.
+    pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
+        self.put(data, Some(Some(Instant::now() + timeout)))
+    }
+
+    /// Sends a plain-old-data value (its bytes).
+    pub fn send_value<T: bytemuck::NoUninit>(&mut self, value: &T) -> Result<(), ChannelError> {
+        self.send(bytemuck::bytes_of(value))
+    }
+
+    /// Sends a plain-old-data value if there is room now.
+    pub fn try_send_value<T: bytemuck::NoUninit>(&mut self, value: &T) -> Result<(), ChannelError> {
+        self.try_send(bytemuck::bytes_of(value))
+    }
+
+    fn make_loan(&mut self, r: Reserved) -> SendLoan<'_> {
+        SendLoan { tx: self, r }
+    }
+
+    /// Loans `len` bytes of the ring if there is room now: write in place, then
+    /// [`SendLoan::commit`]. Dropping the loan sends nothing.
+    pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
+        let r = self.reserve(len, None)?;
+        Ok(self.make_loan(r))
+    }
+
+    /// Loans `len` bytes, waiting for room.
+    pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
+        let r = self.reserve(len, Some(None))?;
+        Ok(self.make_loan(r))
+    }
+
+    /// Loans `len` bytes, waiting at most `timeout` for room.
+    pub fn loan_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SendLoan<'_>, ChannelError> {
+        let r = self.reserve(len, Some(Some(Instant::now() + timeout)))?;
+        Ok(self.make_loan(r))
+    }
+
+    /// Whether a receiver holds the other end and its process lives (slow: reads /proc).
+    pub fn receiver_alive(&self) -> bool {
+        matches!(self.sh.endpoint(RECEIVER_OFFSET).holder(), Some((_, true)))
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.sh.endpoint(SENDER_OFFSET).release(self.me);
+        wait::wake(self.sh.word32(RX_SLEEP_OFFSET));
+    }
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("name", &self.sh.name)
+            .finish()
+    }
+}
+
+/// Ring space loaned by [`Sender::loan`]: write the message in place, then commit.
+/// Dropping it without committing sends nothing. Another process mapping the object
+/// could scribble on these bytes; the receiver validates the record, not the payload.
+pub struct SendLoan<'a> {
+    tx: &'a mut Sender,
+    r: Reserved,
+}
+
+impl SendLoan<'_> {
+    /// Sends the whole loaned length.
+    pub fn commit(self) {
+        let n = self.r.len;
+        self.tx.finish(&self.r, n);
+    }
+
+    /// Sends only the first `len` bytes (at most the loaned length; more is clamped).
+    pub fn commit_len(self, len: usize) {
+        let n = len.min(self.r.len as usize) as u32;
+        self.tx.finish(&self.r, n);
+    }
+}
+
+impl Deref for SendLoan<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self.tx.sh.ring_ptr(self.r.payload_off, self.r.len as usize) {
+            // SAFETY: the reserved bytes are inside the ring and belong to this sender
+            // until commit (protocol); the slice borrows the loan, which borrows the
+            // sender, which keeps the mapping alive.
+            #[allow(unsafe_code)]
+            Some(p) => unsafe { std::slice::from_raw_parts(p, self.r.len as usize) },
+            None => &[],
+        }
+    }
+}
+
+impl DerefMut for SendLoan<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self.tx.sh.ring_ptr(self.r.payload_off, self.r.len as usize) {
+            // SAFETY: as in deref; &mut self makes this the only slice over the loan.
+            #[allow(unsafe_code)]
+            Some(p) => unsafe { std::slice::from_raw_parts_mut(p, self.r.len as usize) },
+            None => &mut [],
+        }
+    }
+}
+
+/// The receiving end of an SPSC channel. One per channel at a time.
+pub struct Receiver {
+    sh: Shared,
+    c: Consumer,
+    watch: PeerWatch,
+    me: u64,
+    spin: u32,
+}
+
+impl Receiver {
+    /// Opens the channel `name` and claims its receiver slot (taking over a dead
+    /// receiver's; a message it was reading but had not released is delivered again).
+    pub fn open(name: &str) -> Result<Receiver> {
+        let sh = Shared::open(name)?;
+        let (me, mut watch) = claim(&sh, RECEIVER_OFFSET, "receiver")?;
+        let tail = match positions(&sh) {
+            Ok((_, tail)) => tail,
+            Err(e) => {
+                sh.endpoint(RECEIVER_OFFSET).release(me);
+                return Err(e);
+            }
+        };
+        let mut c = Consumer { tail };
+        // Messages left by a sender that has gone: drain them, then report the end.
+        let waiting = !matches!(c.peek(&sh.g, sh.word64(layout::TAIL_OFFSET), &sh), Ok(None));
+        if waiting && watch.epoch_at_open > 0 {
+            watch.seen = true;
+        }
+        Ok(Receiver {
+            c,
+            sh,
+            watch,
+            me,
+            spin: DEFAULT_SPIN,
+        })
+    }
+
+    /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    pub fn set_spin(&mut self, polls: u32) {
+        self.spin = polls;
+    }
+
+    /// The largest message this channel takes.
+    pub fn max_message(&self) -> usize {
+        self.sh.g.max_message as usize
+    }
+
+    /// The channel's object name (`/name`).
+    pub fn name(&self) -> &str {
+        &self.sh.name
+    }
+
+    fn poll_peek(
+        sh: &Shared,
+        c: &mut Consumer,
+        watch: &mut PeerWatch,
+        force: Check,
+    ) -> std::result::Result<Option<Peeked>, ChannelError> {
+        let tail = sh.word64(layout::TAIL_OFFSET);
+        if let Some(p) = c.peek(&sh.g, tail, sh)? {
+            return Ok(Some(p));
+        }
+        match watch.gone(sh, SENDER_OFFSET, force) {
+            None => Ok(None),
+            // The sender's last commit happens before its endpoint was freed (or before
+            // it died): look once more before reporting the end.
+            Some(e) => match c.peek(&sh.g, tail, sh)? {
+                Some(p) => Ok(Some(p)),
+                None => {
+                    watch.reported(sh, SENDER_OFFSET);
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Peeked, ChannelError> {
+        let Receiver {
+            sh, c, watch, spin, ..
+        } = self;
+        match deadline {
+            None => Self::poll_peek(sh, c, watch, Check::Normal)?.ok_or(ChannelError::Empty),
+            Some(deadline) => {
+                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
+                    return Ok(p);
+                }
+                let word = sh.word32(RX_SLEEP_OFFSET);
+                block_on(word, *spin, deadline, |force| {
+                    Self::poll_peek(sh, c, watch, force)
+                })
+            }
+        }
+    }
+
+    fn guard(&mut self, p: Peeked) -> RecvGuard<'_> {
+        RecvGuard { rx: self, p }
+    }
+
+    /// The next message in place, if there is one now.
+    pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
+        let p = self.next(None)?;
+        Ok(self.guard(p))
+    }
+
+    /// The next message in place, waiting for it. After the sender has gone and every
+    /// message it committed was received: [`ChannelError::Disconnected`] (it closed) or
+    /// [`ChannelError::PeerDied`] (it died).
+    pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
+        let p = self.next(Some(None))?;
+        Ok(self.guard(p))
+    }
+
+    /// The next message in place, waiting at most `timeout`.
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, ChannelError> {
+        let p = self.next(Some(Some(Instant::now() + timeout)))?;
+        Ok(self.guard(p))
+    }
+
+    /// A copy of the next message, if there is one now.
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, ChannelError> {
+        self.try_recv_ref().map(|g| g.to_vec())
+    }
+
+    /// A copy of the next message, waiting for it.
+    pub fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
+        self.recv_ref().map(|g| g.to_vec())
+    }
+
+    /// A copy of the next message, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
+        self.recv_ref_timeout(timeout).map(|g| g.to_vec())
+    }
+
+    /// The next message as a plain-old-data value, waiting for it. A message of another
+    /// size is consumed and reported as [`ChannelError::WrongSize`].
+    pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
+        let g = self.recv_ref()?;
+        guard_value(&g)
+    }
+
+    /// The next plain-old-data value, if there is one now.
+    pub fn try_recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
+        let g = self.try_recv_ref()?;
+        guard_value(&g)
+    }
+
+    /// Whether a message (or a corruption to report) is waiting now, without taking
+    /// it. Cheap: no system call.
+    pub fn has_message(&mut self) -> bool {
+        let sh = &self.sh;
+        let tail = sh.word64(layout::TAIL_OFFSET);
+        !matches!(self.c.peek(&sh.g, tail, sh), Ok(None))
+    }
+
+    /// Whether a sender holds the other end and its process lives (slow: reads /proc).
+    pub fn sender_alive(&self) -> bool {
+        matches!(self.sh.endpoint(SENDER_OFFSET).holder(), Some((_, true)))
+    }
+}
+
+fn guard_value<T: bytemuck::AnyBitPattern>(g: &RecvGuard<'_>) -> Result<T, ChannelError> {
+    if g.len() != std::mem::size_of::<T>() {
+        return Err(ChannelError::WrongSize {
+            expected: std::mem::size_of::<T>(),
+            got: g.len(),
+        });
+    }
+    Ok(bytemuck::pod_read_unaligned(g))
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.sh.endpoint(RECEIVER_OFFSET).release(self.me);
+        wait::wake(self.sh.word32(TX_SLEEP_OFFSET));
+    }
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("name", &self.sh.name)
+            .finish()
+    }
+}
+
+/// A received message, borrowed in place; its ring space goes back to the sender when
+/// the guard is dropped. The bytes belong to the receiver by protocol, but a hostile
+/// process mapping the object could change them: validate what you read.
+pub struct RecvGuard<'a> {
+    rx: &'a mut Receiver,
+    p: Peeked,
+}
+
+impl Deref for RecvGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self.rx.sh.ring_ptr(self.p.payload_off, self.p.len as usize) {
+            // SAFETY: the record was validated to lie inside the ring and inside the
+            // committed data; until the guard drops, the sender does not reuse it
+            // (protocol). The slice borrows the guard, which keeps the mapping alive.
+            #[allow(unsafe_code)]
+            Some(p) => unsafe { std::slice::from_raw_parts(p, self.p.len as usize) },
+            None => &[],
+        }
+    }
+}
+
+impl Drop for RecvGuard<'_> {
+    fn drop(&mut self) {
+        let sh = &self.rx.sh;
+        self.rx.c.release(sh.word64(layout::TAIL_OFFSET), &self.p);
+        wait::notify(sh.word32(TX_SLEEP_OFFSET));
+    }
+}
