@@ -138,6 +138,37 @@ pub fn objects(list: &[String]) -> Result<Vec<ObjectSpec>, Usage> {
     list.iter().map(|s| object(s)).collect()
 }
 
+/// Where `read` and `wait` look: the object, the format, the offset and the optional
+/// length, as given on the command line.
+pub struct Window {
+    /// The object.
+    pub spec: ObjectSpec,
+    /// How the bytes are shown (and, for a type, how many there are).
+    pub format: crate::value::Format,
+    /// The first byte.
+    pub offset: usize,
+    /// The number of bytes, when given.
+    pub length: Option<usize>,
+}
+
+impl Window {
+    /// Parses the arguments `read` and `wait` share; a malformed one is a usage error.
+    pub fn parse(
+        object_arg: &str,
+        format: &str,
+        offset: &str,
+        length: Option<&str>,
+    ) -> Result<Window, Usage> {
+        use crate::value::{parse_usize, Format};
+        Ok(Window {
+            spec: object(object_arg)?,
+            format: usage(Format::parse(format))?,
+            offset: usage(parse_usize(offset))?,
+            length: length.map(parse_usize).transpose().map_err(Usage)?,
+        })
+    }
+}
+
 /// Turns a parser's message into a usage error.
 pub fn usage<T>(r: Result<T, String>) -> Result<T, Usage> {
     r.map_err(Usage)
