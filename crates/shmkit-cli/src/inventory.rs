@@ -73,6 +73,73 @@ pub struct StatusJson {
     pub shmkit: Option<String>,
 }
 
+/// One channel endpoint, for JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointJson {
+    /// The process holding the endpoint.
+    pub pid: u32,
+    /// Whether it is still running.
+    pub alive: bool,
+}
+
+/// A shmkit channel's state, for JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelJson {
+    /// Ring bytes.
+    pub capacity: u64,
+    /// Ring bytes holding unreceived messages.
+    pub used: u64,
+    /// Unreceived messages, where the ring could be walked.
+    pub messages: Option<u64>,
+    /// The largest message.
+    pub max_message: u32,
+    /// The sender, or null.
+    pub sender: Option<EndpointJson>,
+    /// The receiver, or null.
+    pub receiver: Option<EndpointJson>,
+}
+
+impl ChannelJson {
+    fn new(c: &shmkit::channel::ChannelInfo) -> ChannelJson {
+        let ep = |e: &Option<shmkit::channel::EndpointInfo>| {
+            e.map(|e| EndpointJson {
+                pid: e.pid,
+                alive: e.alive,
+            })
+        };
+        ChannelJson {
+            capacity: c.capacity,
+            used: c.used,
+            messages: c.messages,
+            max_message: c.max_message,
+            sender: ep(&c.sender),
+            receiver: ep(&c.receiver),
+        }
+    }
+}
+
+/// A channel in words: `fill 120/65536 B (3 msgs), sender 812 alive, receiver none`.
+pub fn channel_text(o: &Object) -> String {
+    let Some(c) = &o.channel else {
+        return "-".into();
+    };
+    let ep = |e: &Option<shmkit::channel::EndpointInfo>| match e {
+        Some(e) => format!("{} {}", e.pid, if e.alive { "alive" } else { "dead" }),
+        None => "none".into(),
+    };
+    let msgs = c
+        .messages
+        .map(|m| format!(" ({m} msgs)"))
+        .unwrap_or_default();
+    format!(
+        "fill {}/{} B{msgs}, sender {}, receiver {}",
+        c.used,
+        c.capacity,
+        ep(&c.sender),
+        ep(&c.receiver)
+    )
+}
+
 /// One object, for JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct ObjectJson {
@@ -122,6 +189,8 @@ pub struct ObjectJson {
     pub dtime: Option<Time>,
     /// Status flags.
     pub status: StatusJson,
+    /// For a shmkit channel: capacity, fill level, endpoints; null otherwise.
+    pub channel: Option<ChannelJson>,
 }
 
 /// What to pass to `shmkit info`/`rm` for this object.
@@ -202,6 +271,7 @@ pub fn to_json(o: &Object) -> ObjectJson {
             orphaned: o.status.orphaned,
             shmkit: o.status.shmkit.clone(),
         },
+        channel: o.channel.as_ref().map(ChannelJson::new),
     }
 }
 
@@ -493,6 +563,9 @@ pub fn print_object(o: &Object, out: &mut dyn std::io::Write) -> std::io::Result
         writeln!(out, "  used     {}", local_time(t))?;
     }
     writeln!(out, "  status   {}", status_words(o))?;
+    if o.channel.is_some() {
+        writeln!(out, "  channel  {}", channel_text(o))?;
+    }
     if o.users.is_empty() {
         writeln!(out, "  users    none")?;
     } else {

@@ -14,7 +14,7 @@ mod value;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Safe shared-memory IPC for Linux: System V and POSIX objects, semaphores, channels.
 #[derive(Parser, Debug)]
@@ -50,7 +50,10 @@ fn main() -> ExitCode {
         return ExitCode::from(cmd::compat::run(tool, &argv[0], &argv[1..]));
     }
 
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, &argv),
+    };
     let verb = cli.command.verb();
     let result = std::panic::catch_unwind(|| cmd::run(cli.command));
     match result {
@@ -72,4 +75,36 @@ fn main() -> ExitCode {
         // The hook has printed the message.
         Err(_) => ExitCode::from(report::EXIT_FAILURE),
     }
+}
+
+/// Prints a command-line parsing error as `shmkit: <verb>: <reason>` followed by clap's
+/// usage lines, and returns exit code 2; help and version requests print as clap does.
+fn usage_error(e: clap::Error, argv: &[String]) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+    }
+    let verb = argv
+        .get(1)
+        .filter(|a| Cli::command().find_subcommand(a.as_str()).is_some())
+        .map_or("usage", String::as_str);
+    let text = e.render().to_string();
+    // The reason is the first paragraph ("error: ..." and its indented lines); the
+    // usage and the hint follow as clap wrote them.
+    let (reason, rest) = text.split_once("\n\n").unwrap_or((text.as_str(), ""));
+    let reason = reason
+        .trim_start_matches("error: ")
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    report::error(verb, reason);
+    if !rest.is_empty() {
+        eprint!("\n{rest}");
+    }
+    ExitCode::from(report::EXIT_USAGE)
 }

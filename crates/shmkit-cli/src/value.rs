@@ -257,12 +257,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" | "min" => n * 60.0,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+    // Deadlines are `now + d`: beyond this they could overflow the clock (a panic).
+    if d > MAX_DURATION {
+        return Err(format!(
+            "'{s}' is longer than 100 years, the longest timeout"
+        ));
+    }
+    Ok(d)
 }
+
+/// The longest duration [`parse_duration`] accepts: 100 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_past_100_years_are_refused_not_overflowed() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        let e = parse_duration("300000000000000000m").unwrap_err();
+        assert!(e.contains("longer than 100 years"), "{e}");
+        assert_eq!(parse_duration("52560000m"), Ok(MAX_DURATION));
+    }
 
     #[test]
     fn formats_and_values() {

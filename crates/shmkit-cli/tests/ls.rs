@@ -91,3 +91,70 @@ fn demo_inspect_section_runs_and_cleans_up() {
     );
     assert!(out.contains("no longer listed"), "{out}");
 }
+
+/// A channel is listed as such: its kind, capacity, fill level and endpoints, in the
+/// table, in `info` and in JSON.
+#[test]
+fn ls_and_info_show_a_channel_with_its_fill_level_and_endpoints() {
+    let name = format!("shmkit_test_{}_lsch", std::process::id());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(format!("/dev/shm/{}", self.0));
+        }
+    }
+    let _g = Gone(name.clone());
+    let run = |args: &[&str], input: Option<&str>| {
+        use std::io::Write;
+        let mut c = Command::new(ns::SHMKIT)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        if let Some(i) = input {
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let o = c.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run(&["channel", "create", &name, "--capacity", "8KiB"], None);
+    run(&["send", &name, "--timeout", "5s"], Some("one\ntwo\n"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["ls", "--json", "--kind", "posix-shm"], None)).unwrap();
+    let obj = json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == format!("/{name}"))
+        .expect("the channel is listed");
+    assert_eq!(obj["status"]["shmkit"], "channel-spsc");
+    let own: serde_json::Value =
+        serde_json::from_str(&run(&["channel", "info", &name, "--json"], None)).unwrap();
+    let capacity = own[0]["capacity"].as_u64().unwrap();
+    assert!(capacity >= 8192);
+    assert_eq!(obj["channel"]["capacity"], capacity);
+    assert_eq!(obj["channel"]["messages"], 2);
+    assert!(obj["channel"]["used"].as_u64().unwrap() > 0);
+    // The sender has exited: its slot is empty or names a dead process.
+    let s = &obj["channel"]["sender"];
+    assert!(s.is_null() || s["alive"] == false, "{s}");
+
+    let table = run(&["ls", "--kind", "posix-shm"], None);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&name))
+        .expect("table row");
+    assert!(line.contains(&format!("/{capacity} B (2 msgs)")), "{line}");
+    let info = run(&["info", &format!("/{name}")], None);
+    assert!(info.contains("channel  fill "), "{info}");
+}

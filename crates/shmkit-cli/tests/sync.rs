@@ -158,6 +158,18 @@ fn sysv_semaphore_across_processes() {
         err.starts_with(&format!("shmkit: sem: {obj}: semtimedop failed")),
         "{err}"
     );
+    assert!(
+        err.contains("not possible within 200ms"),
+        "no Rust debug text: {err}"
+    );
+    // A count of 0 would be semop's "wait for zero": post blocked for ever on a set
+    // whose value is not 0. It is a usage error, and nothing changes.
+    ok(&["sem", "set", &obj, "1", "--num", "0"]);
+    let err = fails(&["sem", "post", &obj, "--count", "0"], 2);
+    assert!(err.contains("--count"), "{err}");
+    let err = fails(&["sem", "wait", &obj, "--count", "0", "--timeout", "1s"], 2);
+    assert!(err.contains("--count"), "{err}");
+    assert_eq!(ok(&["sem", "get", &obj, "--num", "0"]).trim(), "1");
     let err = fails(&["sem", "wait", &obj, "--num", "1", "--timeout", "0"], 1);
     assert!(err.contains("semop failed"), "{err}");
     let err = fails(&["sem", "set", &obj, "40000"], 2);
@@ -324,4 +336,31 @@ fn lock_passes_exit_codes_and_survives_a_killed_holder() {
     fails(&["lock", &obj, "--timeout", "soon", "--", "true"], 2);
     let err = fails(&["lock", &obj, "--", "/nonexistent/program"], 1);
     assert!(err.contains("cannot run it"), "{err}");
+}
+
+#[test]
+fn sigterm_as_the_command_starts_is_passed_on() {
+    // The command signals `shmkit lock` at once, often before shmkit has stored its
+    // pid: such a signal used to be lost, and shmkit waited for ever on a command that
+    // waits for its stdin. Now each run ends with the command's SIGTERM.
+    let name = unique("lock_term");
+    let _g = PathGuard(format!("/dev/shm/{name}"));
+    let obj = format!("/{name}");
+    for round in 0..20 {
+        let holder = Command::new(SHMKIT)
+            .args(["lock", &obj, "--", "sh", "-c", "kill -TERM $PPID; exec cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // stdin stays open (the Child owns it) until shmkit has exited or timed out.
+        let out = finish(holder, "lock whose command sends SIGTERM");
+        assert_eq!(
+            out.status.code(),
+            Some(128 + 15),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

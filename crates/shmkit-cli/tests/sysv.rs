@@ -415,6 +415,9 @@ fn wait_for_a_change_an_equal_value_and_a_timeout() {
     ])
     .spawn()
     .unwrap();
+    // Waiting for a change from a known value: a waiter that started late would take
+    // "ping" as its starting point and wait for ever (this test was flaky so).
+    ok(&["write", &id, "pong", "-o", "16"]);
     let changer = shmkit_cmd(&[
         "wait",
         &id,
@@ -424,6 +427,8 @@ fn wait_for_a_change_an_equal_value_and_a_timeout() {
         "16",
         "-l",
         "4",
+        "--from",
+        "pong",
         "--timeout",
         "20s",
     ])
@@ -512,7 +517,8 @@ fn compile_peer() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let src = dir.join(format!("sysv_cli_peer.{}.{n}.c", std::process::id()));
-    std::fs::write(&src, include_str!("c/sysv_cli_peer.c")).unwrap();
+    // One C peer serves the library's tests ("rust") and these ("shell").
+    std::fs::write(&src, include_str!("../../shmkit/tests/it/c/sysv_peer.c")).unwrap();
     let exe = dir.join(format!("sysv_cli_peer.{}.{n}", std::process::id()));
     let out = Command::new("cc")
         .args(["-O1", "-Wall", "-Werror", "-std=gnu11", "-o"])
@@ -550,12 +556,13 @@ fn c_peer_and_cli_handshake_through_an_ftok_key() {
         })
         .expect("a free ftok key");
     let child = Command::new(&peer)
-        .args(["ftok", file.to_str().unwrap(), &proj.to_string()])
+        .args(["ftok", file.to_str().unwrap(), &proj.to_string(), "shell"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Shell side: message, then the flag; then wait for the C side's answer.
+    // Shell side: message, then the flag, whose write wakes the C side sleeping in
+    // FUTEX_WAIT on it; then wait for the C side's answer.
     ok(&["write", &obj, "from shell", "--as", "cstring", "-o", "8"]);
     ok(&["write", &obj, "1", "--as", "u32"]);
     assert_eq!(
@@ -582,7 +589,7 @@ fn c_peer_private_segment_read_and_answered_by_the_cli() {
     let peer = compile_peer();
     let _rm_peer = Guard(peer.clone());
     let mut child = Command::new(&peer)
-        .arg("private")
+        .args(["private", "shell"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -680,4 +687,84 @@ fn readme_cli_tour_runs() {
     for needle in ["hello, segment\n42\n", "\"kind\": \"sysv\"", "43\n"] {
         assert!(out.contains(needle), "'{needle}' in:\n{out}");
     }
+}
+
+#[test]
+fn timeouts_beyond_the_clock_are_usage_errors_not_panics() {
+    let (id, _key, _g) = create_keyed("4096", &[]);
+    // 300000000000000000 minutes fit a Duration but not `now + timeout`: this panicked.
+    fails(
+        2,
+        &["wait", &id, "--timeout", "300000000000000000m"],
+        "longer than 100 years",
+    );
+    fails(
+        2,
+        &[
+            "lock",
+            "/shmkit_test_never_made",
+            "--timeout",
+            "300000000000000000m",
+            "--",
+            "true",
+        ],
+        "longer than 100 years",
+    );
+}
+
+#[test]
+fn argument_errors_read_shmkit_verb_reason() {
+    // clap's own messages ("error: ...") used to reach the user as they were.
+    let err = fails(
+        2,
+        &["create"],
+        "required arguments were not provided: --size",
+    );
+    assert!(err.contains("Usage: shmkit create"), "{err}");
+    fails(2, &["read", "id:1", "--offset"], "a value is required");
+    fails(
+        2,
+        &["wait", "id:1", "--timeout", "-1s"],
+        "unexpected argument '-1'",
+    );
+    let o = shmkit(&["bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("shmkit: usage: unrecognized subcommand 'bogus'"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(shmkit(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn create_whose_output_is_lost_removes_what_it_made() {
+    // With stdout on /dev/full nobody learns the id: the segment used to stay behind.
+    let raw = unique_key();
+    let key = format!("key:0x{raw:08x}", raw = raw as u32);
+    struct KeyGuard(i32);
+    impl Drop for KeyGuard {
+        fn drop(&mut self) {
+            if let Ok(seg) = Segment::open(Key::new(self.0)) {
+                let _ = seg.remove();
+            }
+        }
+    }
+    let _g = KeyGuard(raw);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let child = shmkit_cmd(&["create", &key, "--size", "4096"])
+        .stdout(full)
+        .spawn()
+        .unwrap();
+    let o = finish(child, "create >/dev/full");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("shmkit: create: id:") && stderr(&o).contains("removed it again"),
+        "{}",
+        stderr(&o)
+    );
+    fails(1, &["info", &key], "no segment has this key");
 }

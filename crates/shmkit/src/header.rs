@@ -250,12 +250,13 @@ pub fn wait_ready(
     version: u16,
     timeout: Duration,
 ) -> Result<Header> {
-    let deadline = Instant::now() + timeout;
+    // A huge timeout (Duration::MAX) means "as long as it takes", not an overflow panic.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         match validate(region, kind, version) {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|l| l.is_zero()) {
                     return Err(Error::new(
                         ErrorKind::TimedOut,
                         "open",
@@ -264,7 +265,7 @@ pub fn wait_ready(
                     ));
                 }
                 let word = region.atomic_u32(READY_OFFSET)?;
-                futex::wait(word, 0, Some(left));
+                futex::wait(word, 0, left);
             }
             other => return other,
         }
@@ -355,6 +356,15 @@ mod tests {
             .to_string()
             .contains("magic"));
         assert!(Header::peek(&r.read_vec(0, 64).unwrap()).is_none());
+    }
+
+    #[test]
+    fn wait_ready_takes_a_timeout_past_the_clock_range() {
+        let r = Heap(vec![0; 16].into_boxed_slice());
+        init(&r, layout()).unwrap();
+        publish(&r).unwrap();
+        let h = wait_ready(&r, ObjectKind::MAILBOX, 3, Duration::MAX).unwrap();
+        assert_eq!(h.total_size, 128);
     }
 
     #[test]

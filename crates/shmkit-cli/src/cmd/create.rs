@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{failed, object, usage};
+use crate::report;
 use crate::target;
 use crate::value::{parse_mode, parse_size};
 
@@ -51,12 +52,29 @@ pub fn run(a: CreateArgs) -> Result<()> {
             return Err(failed("create", name, &e).into());
         }
     };
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        serde_json::to_writer_pretty(&mut out, &created)?;
-        writeln!(out)?;
-    } else {
-        writeln!(out, "{}", created.line())?;
+    let printed = (|| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if a.json {
+            serde_json::to_writer_pretty(&mut out, &created)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", created.line())?;
+        }
+        out.flush()
+    })();
+    if let Err(e) = printed {
+        // Nobody learnt the id of what was created (a private segment would be lost for
+        // good): remove it again, unless it may have existed before (--or-open).
+        let mut what = format!("{}: cannot print it: {e}", created.object);
+        if !a.or_open {
+            if let Ok(spec) = created.object.parse::<crate::object::ObjectSpec>() {
+                if target::remove(&spec).is_ok() {
+                    what.push_str("; removed it again");
+                }
+            }
+        }
+        report::error("create", what);
+        return Err(report::Reported.into());
     }
     Ok(())
 }

@@ -69,7 +69,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
                         let mut v = serde_json::to_value(&i)?;
                         if let (Some(map), Some(o)) = (v.as_object_mut(), entry) {
                             let j = serde_json::to_value(inventory::to_json(o))?;
-                            for k in ["users", "status", "creator_alive"] {
+                            for k in ["users", "status", "creator_alive", "channel"] {
                                 if let Some(x) = j.get(k) {
                                     map.insert(k.to_string(), x.clone());
                                 }
@@ -133,6 +133,9 @@ pub fn run(a: InfoArgs) -> Result<()> {
 /// The inventory's extra lines for an object the object layer described.
 fn print_users(o: &Object, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  status   {}", inventory::status_words(o))?;
+    if o.channel.is_some() {
+        writeln!(out, "  channel  {}", inventory::channel_text(o))?;
+    }
     if let (Some(p), Some(alive)) = (o.creator_pid, o.creator_alive) {
         let state = if alive { "alive" } else { "gone" };
         writeln!(out, "  cstate   creator {p} is {state}")?;

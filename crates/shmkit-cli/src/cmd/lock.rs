@@ -5,7 +5,7 @@
 //! that the previous holder died.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use anyhow::Result;
 use clap::Args;
@@ -18,6 +18,16 @@ use crate::value::{parse_duration, parse_mode};
 
 /// The running command's pid (0: none), for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// Set by the signal handler: the command is to be terminated, also if the signal came
+/// before its pid was stored in [`CHILD`].
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+/// Sends SIGTERM to `pid` (0: nobody).
+fn terminate(pid: i32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
 
 /// Arguments of `shmkit lock`.
 #[derive(Args, Debug)]
@@ -122,17 +132,26 @@ pub fn run(a: LockArgs) -> Result<()> {
     // Ctrl-C, SIGTERM and SIGHUP are passed to the command as SIGTERM; the lock is
     // released once the command has ended, so that an interrupted run does not leave
     // the next holder an "owner died" warning.
+    // A signal that arrives after the command started but before its pid is stored
+    // used to be lost: the command ran on and `shmkit lock` with it.
     let _ = ctrlc::set_handler(|| {
-        let pid = CHILD.load(Ordering::Relaxed);
-        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
+        // SYNC: SeqCst store then load, paired with the SeqCst store of CHILD then load
+        // of TERMINATE below: at least one side sees the other's store, so the command
+        // gets the SIGTERM from the handler or from the spawning thread (or both).
+        TERMINATE.store(true, Ordering::SeqCst);
+        // SYNC: see above.
+        terminate(CHILD.load(Ordering::SeqCst));
     });
     let status = Command::new(&a.command[0])
         .args(&a.command[1..])
         .spawn()
         .and_then(|mut child| {
-            CHILD.store(child.id() as i32, Ordering::Relaxed);
+            // SYNC: pairs with the handler's SeqCst store of TERMINATE and load of CHILD.
+            CHILD.store(child.id() as i32, Ordering::SeqCst);
+            // SYNC: see above.
+            if TERMINATE.load(Ordering::SeqCst) {
+                terminate(child.id() as i32);
+            }
             let st = child.wait();
             CHILD.store(0, Ordering::Relaxed);
             st

@@ -31,6 +31,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("creator", "CREATOR"),
     ("ctime", "CHANGED"),
     ("status", "STATUS"),
+    ("channel", "CHANNEL"),
 ];
 
 const DEFAULT: &str = "kind,object,key,owner,mode,size,nattch,users,cpid,status";
@@ -39,7 +40,8 @@ const DEFAULT: &str = "kind,object,key,owner,mode,size,nattch,users,cpid,status"
 #[derive(Args, Debug)]
 #[command(
     after_help = "Columns for -o: kind, id, key, name, object, owner, group, mode, size, \
-nattch, messages, users, cpid, creator, ctime, status.\n\
+nattch, messages, users, cpid, creator, ctime, status, channel (fill level and endpoints \
+of shmkit channels; shown by default when a channel is listed).\n\
 Kinds: shm, sem, msg (System V), posix-shm, posix-sem, mqueue, memfd.\n\
 Status words: dest (removed, still attached), locked, unlinked (name gone, still used), \
 orphaned (nothing uses it and its creator is gone), shmkit:KIND (laid out by shmkit)."
@@ -97,6 +99,7 @@ fn cell(o: &Object, col: &str) -> String {
         },
         "ctime" => o.ctime.map(inventory::local_time).unwrap_or_else(dash),
         "status" => inventory::status_words(o),
+        "channel" => inventory::channel_text(o),
         _ => dash(),
     }
 }
@@ -124,7 +127,7 @@ pub fn run(a: LsArgs) -> Result<()> {
         Some(u) => Some(crate::target::user_id(u).map_err(Usage)?),
         None => None,
     };
-    let cols: Vec<String> = a
+    let mut cols: Vec<String> = a
         .output
         .as_deref()
         .unwrap_or(DEFAULT)
@@ -189,6 +192,9 @@ pub fn run(a: LsArgs) -> Result<()> {
         out.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
         writeln!(out)?;
         return Ok(out.flush()?);
+    }
+    if a.output.is_none() && objs.iter().any(|o| o.channel.is_some()) {
+        cols.push("channel".into());
     }
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use crate::object::ObjectSpec;
 use crate::report::{self, Usage};
 
+pub mod bench;
 pub mod channel;
 pub mod chmod;
 pub mod chown;
@@ -57,6 +58,8 @@ pub enum Command {
     Limits(limits::LimitsArgs),
     /// The tour: two processes talking through every mechanism, nothing left behind.
     Demo(demo::DemoArgs),
+    /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
+    Bench(Box<bench::BenchArgs>),
     /// Create, describe and remove message channels.
     Channel(channel::ChannelArgs),
     /// Send standard input into a channel, one message per line (or frame).
@@ -86,6 +89,7 @@ impl Command {
             Command::Sem(_) => "sem",
             Command::Lock(_) => "lock",
             Command::Demo(_) => "demo",
+            Command::Bench(_) => "bench",
             Command::Channel(_) => "channel",
             Command::Send(_) => "send",
             Command::Recv(_) => "recv",
@@ -112,6 +116,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Sem(a) => sem::run(a),
         Command::Lock(a) => lock::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(*a),
         Command::Channel(a) => channel::run(a),
         Command::Send(a) => send::run(a),
         Command::Recv(a) => recv::run(a),
@@ -131,6 +136,37 @@ pub fn object(s: &str) -> Result<ObjectSpec, Usage> {
 /// Parses every object first, so that one malformed name changes nothing.
 pub fn objects(list: &[String]) -> Result<Vec<ObjectSpec>, Usage> {
     list.iter().map(|s| object(s)).collect()
+}
+
+/// Where `read` and `wait` look: the object, the format, the offset and the optional
+/// length, as given on the command line.
+pub struct Window {
+    /// The object.
+    pub spec: ObjectSpec,
+    /// How the bytes are shown (and, for a type, how many there are).
+    pub format: crate::value::Format,
+    /// The first byte.
+    pub offset: usize,
+    /// The number of bytes, when given.
+    pub length: Option<usize>,
+}
+
+impl Window {
+    /// Parses the arguments `read` and `wait` share; a malformed one is a usage error.
+    pub fn parse(
+        object_arg: &str,
+        format: &str,
+        offset: &str,
+        length: Option<&str>,
+    ) -> Result<Window, Usage> {
+        use crate::value::{parse_usize, Format};
+        Ok(Window {
+            spec: object(object_arg)?,
+            format: usage(Format::parse(format))?,
+            offset: usage(parse_usize(offset))?,
+            length: length.map(parse_usize).transpose().map_err(Usage)?,
+        })
+    }
 }
 
 /// Turns a parser's message into a usage error.

@@ -6,10 +6,10 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Args;
 
-use super::{failed, object, usage};
+use super::{failed, Window};
 use crate::report::Usage;
 use crate::target;
-use crate::value::{hex_dump, parse_usize, Format};
+use crate::value::{hex_dump, Format};
 
 /// Arguments of `shmkit read`.
 #[derive(Args, Debug)]
@@ -36,15 +36,12 @@ pub struct ReadArgs {
 
 /// Runs `shmkit read`.
 pub fn run(a: ReadArgs) -> Result<()> {
-    let spec = object(&a.object)?;
-    let format = usage(Format::parse(&a.format))?;
-    let offset = usage(parse_usize(&a.offset))?;
-    let length = a
-        .length
-        .as_deref()
-        .map(parse_usize)
-        .transpose()
-        .map_err(Usage)?;
+    let Window {
+        spec,
+        format,
+        offset,
+        length,
+    } = Window::parse(&a.object, &a.format, &a.offset, a.length.as_deref())?;
     if format == Format::CString {
         return Err(Usage("cstring is a format for writing; read it as text".into()).into());
     }

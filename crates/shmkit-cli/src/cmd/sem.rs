@@ -85,8 +85,8 @@ enum Action {
         /// Semaphore number within a set.
         #[arg(long, default_value_t = 0)]
         num: u16,
-        /// Units to add.
-        #[arg(short = 'c', long, default_value_t = 1)]
+        /// Units to add (at least 1).
+        #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         count: u16,
         /// System V: SEM_UNDO (the kernel undoes it when this process exits).
         #[arg(long)]
@@ -99,8 +99,8 @@ enum Action {
         /// Semaphore number within a set.
         #[arg(long, default_value_t = 0)]
         num: u16,
-        /// Units to take.
-        #[arg(short = 'c', long, default_value_t = 1)]
+        /// Units to take (at least 1).
+        #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         count: u16,
         /// Give up after this long (0: do not wait at all).
         #[arg(short, long, default_value = "60s")]

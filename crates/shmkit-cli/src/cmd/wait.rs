@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 
-use super::{failed, object, usage};
+use super::{failed, usage, Window};
 use crate::report::{self, Usage};
 use crate::target;
-use crate::value::{hex_dump, parse_duration, parse_hex, parse_usize, Format};
+use crate::value::{hex_dump, parse_duration, parse_hex, Format};
 
 /// How often the bytes are compared: a plain segment has no wake-up mechanism.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -22,8 +22,10 @@ const DEFAULT_MAX_LEN: usize = 64 * 1024;
 #[derive(Args, Debug)]
 #[command(
     after_help = "A plain segment has no wake-up mechanism, so wait copies the bytes \
-every millisecond and compares them; it stops when they differ from what it first saw, \
-or, with --equals, when they equal VALUE. It prints the final value and exits 0, or exits \
+every millisecond and compares them; it stops when they differ from what it first saw \
+(or, with --from, from VALUE), or, with --equals, when they equal VALUE. A script that \
+must not miss a change made before wait starts reads the value first and passes it to \
+--from. It prints the final value and exits 0, or exits \
 1 with a message when the timeout passes.\n\
 Examples:\n  shmkit wait id:32769 --as u32 --offset 64 --equals 1 --timeout 10s\n  \
 shmkit wait key:0x5348 --as text --length 5 --equals hello"
@@ -44,6 +46,16 @@ pub struct WaitArgs {
     /// Wait until the bytes equal this value instead of until they change.
     #[arg(short, long, value_name = "VALUE", allow_hyphen_values = true)]
     equals: Option<String>,
+    /// Wait until the bytes differ from this value (default: from what wait first reads,
+    /// which misses a change made before wait started).
+    #[arg(
+        short,
+        long,
+        value_name = "VALUE",
+        allow_hyphen_values = true,
+        conflicts_with = "equals"
+    )]
+    from: Option<String>,
     /// Give up after this long: 500ms, 5s, 2m.
     #[arg(short, long, default_value = "60s")]
     timeout: String,
@@ -51,19 +63,15 @@ pub struct WaitArgs {
 
 /// Runs `shmkit wait`.
 pub fn run(a: WaitArgs) -> Result<()> {
-    let spec = object(&a.object)?;
-    let format = usage(Format::parse(&a.format))?;
-    let offset = usage(parse_usize(&a.offset))?;
-    let length = a
-        .length
-        .as_deref()
-        .map(parse_usize)
-        .transpose()
-        .map_err(Usage)?;
+    let Window {
+        spec,
+        format,
+        offset,
+        length,
+    } = Window::parse(&a.object, &a.format, &a.offset, a.length.as_deref())?;
     let timeout = usage(parse_duration(&a.timeout))?;
-    let target_bytes = match &a.equals {
-        None => None,
-        Some(v) => Some(match format {
+    let encode = |v: &str| -> Result<Vec<u8>> {
+        Ok(match format {
             Format::Text | Format::Raw => v.as_bytes().to_vec(),
             Format::CString => {
                 let mut b = v.as_bytes().to_vec();
@@ -72,9 +80,11 @@ pub fn run(a: WaitArgs) -> Result<()> {
             }
             Format::Hex => usage(parse_hex(v))?,
             Format::Typed(ty) => usage(ty.encode(v))?,
-        }),
+        })
     };
-    if let (Some(t), Some(l)) = (&target_bytes, length) {
+    let target_bytes = a.equals.as_deref().map(encode).transpose()?;
+    let from_bytes = a.from.as_deref().map(encode).transpose()?;
+    if let (Some(t), Some(l)) = (target_bytes.as_ref().or(from_bytes.as_ref()), length) {
         if l != t.len() && !matches!(format, Format::Typed(_)) {
             return Err(Usage(format!(
                 "--length {l} differs from the length of the value ({} bytes)",
@@ -87,6 +97,7 @@ pub fn run(a: WaitArgs) -> Result<()> {
     let len = match (format, &target_bytes, length) {
         (Format::Typed(ty), _, _) => ty.size(),
         (_, Some(t), None) => t.len(),
+        (_, None, None) if from_bytes.is_some() => from_bytes.as_ref().map_or(0, Vec::len),
         (_, _, Some(l)) => l,
         (_, None, None) => region.len().saturating_sub(offset).min(DEFAULT_MAX_LEN),
     };
@@ -95,13 +106,16 @@ pub fn run(a: WaitArgs) -> Result<()> {
             .read_vec(offset, len)
             .map_err(|e| failed("wait", &spec, &e))
     };
-    let first = read()?;
+    let first = match from_bytes {
+        Some(f) => f,
+        None => read()?,
+    };
     let done = |now: &[u8]| match &target_bytes {
         Some(t) => now == t.as_slice(),
         None => now != first.as_slice(),
     };
     let deadline = Instant::now() + timeout;
-    let mut now = first.clone();
+    let mut now = read()?;
     loop {
         if done(&now) {
             let mut out = std::io::stdout().lock();

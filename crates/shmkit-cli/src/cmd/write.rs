@@ -17,7 +17,9 @@ use crate::value::{parse_hex, parse_usize, Format};
     after_help = "Formats: text (the bytes, no NUL), cstring (the bytes and a NUL), \
 hex (pairs of hex digits, spaces allowed), raw (DATA or stdin as is), or one of the types \
 i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 (decimal or 0x hex, native byte order). Without DATA, \
-the bytes come from stdin.\n\
+the bytes come from stdin. \
+Four bytes written at a multiple of 4 (such as a u32) also wake the processes that sleep \
+on that word in FUTEX_WAIT, so a C program can wait for a script without polling.\n\
 Examples:\n  shmkit write id:32769 'hello' --as cstring\n  \
 shmkit write key:0x5348 42 --as u32 --offset 64\n  head -c 100 file | shmkit write id:32769"
 )]
@@ -72,5 +74,13 @@ pub fn run(a: WriteArgs) -> Result<()> {
     region
         .write_at(offset, &bytes)
         .map_err(|e| failed("write", &spec, &e))?;
+    // A 4-byte write at an aligned offset may be a futex word: wake whoever sleeps on it
+    // (a C program in FUTEX_WAIT, a shmkit primitive) so that it need not poll.
+    if bytes.len() == 4 && offset % 4 == 0 {
+        let word = region
+            .atomic_u32(offset)
+            .map_err(|e| failed("write", &spec, &e))?;
+        shmkit::sys::futex::wake_all(word);
+    }
     Ok(())
 }

@@ -147,6 +147,8 @@ pub struct Object {
     pub dtime: Option<i64>,
     /// Derived status.
     pub status: Status,
+    /// For a shmkit channel: capacity, fill level and endpoints, read from its header.
+    pub channel: Option<crate::channel::ChannelInfo>,
 }
 
 impl Object {
@@ -173,6 +175,7 @@ impl Object {
             atime: None,
             dtime: None,
             status: Status::default(),
+            channel: None,
         }
     }
 
@@ -238,6 +241,29 @@ pub struct Snapshot {
 /// Lists every object from the system's sources.
 pub fn list() -> Snapshot {
     list_from(&Sources::default())
+}
+
+fn is_channel(kind: crate::header::ObjectKind) -> bool {
+    use crate::header::ObjectKind as K;
+    matches!(
+        kind,
+        K::CHANNEL_SPSC | K::CHANNEL_MPSC | K::CHANNEL_BROADCAST
+    )
+}
+
+/// Maps a channel read-only and reads its description (positions, endpoints). A
+/// channel that cannot be read or validated is listed without one.
+fn describe_channel(path: &str, fname: &str) -> Option<crate::channel::ChannelInfo> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let size = usize::try_from(rustix::fs::fstat(&fd).ok()?.st_size).ok()?;
+    let map = crate::posix::Mapping::new(fd, 0, size, false, true, format!("/{fname}")).ok()?;
+    crate::channel::describe(&map).ok()
 }
 
 fn peek_file(path: &str) -> Option<Header> {
@@ -421,6 +447,9 @@ fn posix_objects(
                 };
                 if let Some(h) = header {
                     o.status.shmkit = Some(h.object_kind().name());
+                    if is_channel(h.object_kind()) {
+                        o.channel = describe_channel(&format!("{}/{fname}", src.shm_dir), &fname);
+                    }
                     let pid = h.creator_pid as i32;
                     let created = (h.created_unix_ns / 1_000_000_000) as i64;
                     o.creator_pid = Some(pid);

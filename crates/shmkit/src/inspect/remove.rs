@@ -83,5 +83,42 @@ fn remove_sysv(kind: SysvKind, obj: &Object) -> Result<()> {
     let id = obj
         .id
         .ok_or_else(|| Error::invalid("remove", obj.label(), "no id"))?;
+    // The listed object may be gone and its id reused since: remove only the object
+    // that was listed (same creator pid for a segment, same key unless it was removed
+    // meanwhile). A stat this user may not do leaves the decision to IPC_RMID.
+    let now = match kind {
+        SysvKind::Shm => Some(
+            crate::sys::sysv::stat(id)
+                .map(|ds| (ds.shm_perm.__key, Some(ds.shm_cpid)))
+                .map_err(|e| e.with_object(obj.label())),
+        ),
+        SysvKind::Sem => Some(crate::sys::sem::stat(id, &obj.label()).map(|st| (st.key, None))),
+        SysvKind::Msg => None,
+    };
+    match now {
+        Some(Ok((key, cpid))) => {
+            let other_creator = matches!((cpid, obj.creator_pid), (Some(a), Some(b)) if a != b);
+            let other_key = obj
+                .key
+                .is_some_and(|k| k != key && key != libc::IPC_PRIVATE);
+            if other_creator || other_key {
+                return Err(Error::new(
+                    ErrorKind::Other,
+                    "IPC_RMID",
+                    obj.label(),
+                    "another object has this id since it was listed; not removed",
+                ));
+            }
+        }
+        Some(Err(e))
+            if matches!(
+                e.kind(),
+                ErrorKind::NotFound | ErrorKind::InvalidInput | ErrorKind::Removed
+            ) =>
+        {
+            return Err(e)
+        }
+        _ => {}
+    }
     ipcinfo::remove(kind, id)
 }

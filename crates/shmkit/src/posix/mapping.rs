@@ -73,6 +73,26 @@ impl Mapping {
     }
 }
 
+/// Checks that a window of `len` bytes at `offset` lies inside an object of `size`
+/// bytes, before mapping it (POSIX objects and memfds).
+pub(crate) fn check_window(name: &str, offset: u64, len: usize, size: u64) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::new(
+            crate::ErrorKind::OutOfBounds,
+            "mmap",
+            name,
+            format!("window at offset {offset} of {len} bytes exceeds the size {size}"),
+        )),
+    }
+}
+
+/// The length of a whole-object mapping of an object of `size` bytes.
+pub(crate) fn whole_len(name: &str, size: u64) -> Result<usize> {
+    usize::try_from(size)
+        .map_err(|_| Error::invalid("mmap", name, format!("size {size} does not fit in memory")))
+}
+
 // SAFETY: ptr..ptr+len is a live MAP_SHARED mapping until drop; it is writable exactly
 // when `writable` (PROT_WRITE was asked); check_range rejects ranges past the object's
 // current end when the object can shrink, so copies do not fault.

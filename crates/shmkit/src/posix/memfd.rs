@@ -12,7 +12,7 @@ use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::posix::seal_bits;
 
@@ -191,7 +191,7 @@ impl Memfd {
     }
 
     /// Wraps a memfd descriptor received from elsewhere. Fails with
-    /// [`ErrorKind::InvalidInput`] if `fd` does not support seals (not a memfd).
+    /// [`crate::ErrorKind::InvalidInput`] if `fd` does not support seals (not a memfd).
     pub fn from_fd(fd: OwnedFd) -> Result<Memfd> {
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map(|p| p.to_string_lossy().into_owned())
@@ -283,28 +283,14 @@ impl Memfd {
     pub fn map_window(&self, offset: u64, len: usize) -> Result<Mapping> {
         let seals = self.seals()?;
         let size = self.size()?;
-        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
-            return Err(Error::new(
-                ErrorKind::OutOfBounds,
-                "mmap",
-                &self.name,
-                format!("window at offset {offset} of {len} bytes exceeds the size {size}"),
-            ));
-        }
+        super::mapping::check_window(&self.name, offset, len, size)?;
         let writable =
             self.writable && !seals.contains(Seals::WRITE) && !seals.contains(Seals::FUTURE_WRITE);
         self.map_inner(offset, len, writable, seals)
     }
 
     fn whole_len(&self) -> Result<usize> {
-        let size = self.size()?;
-        usize::try_from(size).map_err(|_| {
-            Error::invalid(
-                "mmap",
-                &self.name,
-                format!("size {size} does not fit in memory"),
-            )
-        })
+        super::mapping::whole_len(&self.name, self.size()?)
     }
 
     fn map_inner(&self, offset: u64, len: usize, writable: bool, seals: Seals) -> Result<Mapping> {
@@ -368,8 +354,8 @@ pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
 
 /// Receives one descriptor from the Unix stream `sock`, with up to `buf.len()` payload
 /// bytes, blocking until a message arrives. Returns the descriptor (close-on-exec) and
-/// the number of payload bytes. A closed socket gives [`ErrorKind::NotFound`]; a
-/// message without a descriptor gives [`ErrorKind::InvalidInput`].
+/// the number of payload bytes. A closed socket gives [`crate::ErrorKind::NotFound`]; a
+/// message without a descriptor gives [`crate::ErrorKind::InvalidInput`].
 pub fn recv_fd(sock: &UnixStream, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     sys::posix::recv_fd(
         sock.as_fd(),

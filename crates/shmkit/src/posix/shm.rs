@@ -455,30 +455,12 @@ impl PosixShm {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn map_window(&self, offset: u64, len: usize) -> Result<Mapping> {
-        let size = self.size()?;
-        match offset.checked_add(len as u64) {
-            Some(end) if end <= size => {}
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::OutOfBounds,
-                    "mmap",
-                    &self.name,
-                    format!("window at offset {offset} of {len} bytes exceeds the size {size}"),
-                ))
-            }
-        }
+        super::mapping::check_window(&self.name.to_string(), offset, len, self.size()?)?;
         self.map_inner(offset, len, self.writable)
     }
 
     fn whole_len(&self) -> Result<usize> {
-        let size = self.size()?;
-        usize::try_from(size).map_err(|_| {
-            Error::invalid(
-                "mmap",
-                &self.name,
-                format!("size {size} does not fit in memory"),
-            )
-        })
+        super::mapping::whole_len(&self.name.to_string(), self.size()?)
     }
 
     fn map_inner(&self, offset: u64, len: usize, writable: bool) -> Result<Mapping> {

@@ -201,43 +201,22 @@ pub fn sem_values(semid: i32, nsems: usize) -> Result<Vec<SemValue>> {
     let object = format!("semaphore id {semid}");
     let mut out = Vec::with_capacity(nsems.min(65536));
     for i in 0..nsems.min(65536) {
-        let num = i as libc::c_int;
-        let get = |cmd: libc::c_int, op: &'static str| -> Result<i32> {
-            // SAFETY: GETVAL/GETNCNT/GETZCNT/GETPID take no fourth argument and only
-            // return a value.
-            let r = unsafe { libc::semctl(semid, num, cmd) };
-            if r < 0 {
-                Err(Error::os(op, &object, super::errno()))
-            } else {
-                Ok(r)
-            }
-        };
+        let get = |cmd| super::sem::semctl_int(semid, i as libc::c_int, cmd, &object);
         out.push(SemValue {
-            value: get(libc::GETVAL, "semctl(GETVAL)")?,
-            ncount: get(libc::GETNCNT, "semctl(GETNCNT)")?,
-            zcount: get(libc::GETZCNT, "semctl(GETZCNT)")?,
-            pid: get(libc::GETPID, "semctl(GETPID)")?,
+            value: get(libc::GETVAL)?,
+            ncount: get(libc::GETNCNT)?,
+            zcount: get(libc::GETZCNT)?,
+            pid: get(libc::GETPID)?,
         });
     }
     Ok(out)
 }
 
-/// The number of semaphores in set `semid`, by `SEM_STAT_ANY` on its index is not
-/// possible, so this uses `IPC_STAT` (needs read permission).
+/// The number of semaphores in set `semid` by `IPC_STAT` (needs read permission;
+/// `SEM_STAT_ANY` would take an index, not an id).
 pub fn sem_nsems(semid: i32) -> Result<u64> {
-    // SAFETY: semid_ds is plain data; zero is a valid bit pattern.
-    let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
-    // SAFETY: IPC_STAT writes a `struct semid_ds` through the semun `buf` pointer.
-    let r = unsafe { libc::semctl(semid, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) };
-    if r < 0 {
-        return Err(Error::os(
-            "semctl(IPC_STAT)",
-            format!("semaphore id {semid}"),
-            super::errno(),
-        ));
-    }
     let _ = SEM_STAT_ANY;
-    Ok(ds.sem_nsems as u64)
+    super::sem::stat(semid, &format!("semaphore id {semid}")).map(|s| s.nsems)
 }
 
 /// The byte limit (`msg_qbytes`) of queue `msqid`, which /proc does not show.
@@ -284,26 +263,23 @@ impl SysvKind {
 /// Removes System V object `id` with `IPC_RMID`. A segment that is still attached is
 /// only marked for destruction by the kernel.
 pub fn remove(kind: SysvKind, id: i32) -> Result<()> {
-    // SAFETY: IPC_RMID takes no buffer (null is allowed for shmctl/msgctl, and semctl
-    // ignores the fourth argument).
+    let object = format!("{} {id}", kind.noun());
+    if kind == SysvKind::Sem {
+        return super::sem::semctl_int(id, 0, libc::IPC_RMID, &object).map(drop);
+    }
+    // SAFETY: IPC_RMID takes no buffer; null is allowed for shmctl and msgctl.
     let r = unsafe {
         match kind {
             SysvKind::Shm => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
-            SysvKind::Sem => libc::semctl(id, 0, libc::IPC_RMID),
-            SysvKind::Msg => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            _ => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
         }
     };
     if r < 0 {
         let op = match kind {
             SysvKind::Shm => "shmctl(IPC_RMID)",
-            SysvKind::Sem => "semctl(IPC_RMID)",
-            SysvKind::Msg => "msgctl(IPC_RMID)",
+            _ => "msgctl(IPC_RMID)",
         };
-        return Err(Error::os(
-            op,
-            format!("{} {id}", kind.noun()),
-            super::errno(),
-        ));
+        return Err(Error::os(op, object, super::errno()));
     }
     Ok(())
 }

@@ -101,9 +101,26 @@ pub fn semop(id: i32, ops: &[SemOp], timeout: Option<Duration>, object: &str) ->
     }
 }
 
-fn check(rc: libc::c_int, op: &'static str, object: &str) -> Result<libc::c_int> {
+/// The operation name errors give for semctl command `cmd`: `semctl(GETVAL)` and so on.
+fn semctl_op(cmd: libc::c_int) -> &'static str {
+    match cmd {
+        libc::GETVAL => "semctl(GETVAL)",
+        libc::GETPID => "semctl(GETPID)",
+        libc::GETNCNT => "semctl(GETNCNT)",
+        libc::GETZCNT => "semctl(GETZCNT)",
+        libc::GETALL => "semctl(GETALL)",
+        libc::SETVAL => "semctl(SETVAL)",
+        libc::SETALL => "semctl(SETALL)",
+        libc::IPC_STAT => "semctl(IPC_STAT)",
+        libc::IPC_SET => "semctl(IPC_SET)",
+        libc::IPC_RMID => "semctl(IPC_RMID)",
+        _ => "semctl",
+    }
+}
+
+fn check(rc: libc::c_int, cmd: libc::c_int, object: &str) -> Result<libc::c_int> {
     if rc < 0 {
-        Err(Error::os(op, object, super::errno()))
+        Err(Error::os(semctl_op(cmd), object, super::errno()))
     } else {
         Ok(rc)
     }
@@ -114,29 +131,50 @@ fn check(rc: libc::c_int, op: &'static str, object: &str) -> Result<libc::c_int>
 pub fn semctl_int(id: i32, num: i32, cmd: i32, object: &str) -> Result<i32> {
     // SAFETY: these commands ignore the fourth argument; we pass a zero int.
     let rc = unsafe { libc::semctl(id, num, cmd, 0 as libc::c_int) };
-    check(rc, "semctl", object)
+    check(rc, cmd, object)
 }
 
 /// semctl(SETVAL).
 pub fn setval(id: i32, num: i32, value: i32, object: &str) -> Result<()> {
     // SAFETY: SETVAL reads semun.val, an int, passed as such.
     let rc = unsafe { libc::semctl(id, num, libc::SETVAL, value as libc::c_int) };
-    check(rc, "semctl", object).map(drop)
+    check(rc, libc::SETVAL, object).map(drop)
 }
 
-/// semctl(GETALL) into `out`, which must have the set's number of semaphores.
+/// Checks that a buffer of `len` values matches the number of semaphores of set `id`,
+/// which GETALL writes and SETALL reads whatever the buffer's length.
+fn check_len(id: i32, len: usize, cmd: libc::c_int, object: &str) -> Result<()> {
+    let nsems = stat(id, object)?.nsems;
+    if nsems != len as u64 {
+        return Err(Error::invalid(
+            semctl_op(cmd),
+            object,
+            format!("the set has {nsems} semaphores, not {len}"),
+        ));
+    }
+    Ok(())
+}
+
+/// semctl(GETALL) into `out`, which must have the set's number of semaphores (checked:
+/// an error otherwise).
 pub fn getall(id: i32, out: &mut [u16], object: &str) -> Result<()> {
-    // SAFETY: GETALL writes nsems unsigned shorts to semun.array; the caller sized
-    // `out` from IPC_STAT's nsems, and the set's size cannot change.
+    check_len(id, out.len(), libc::GETALL, object)?;
+    // SAFETY: GETALL writes nsems unsigned shorts to semun.array; `out` has exactly nsems
+    // (checked just above). A set's size never changes; only if the set were removed and
+    // its id reused by a larger set in between could the count differ, which needs the
+    // id's 16-bit sequence number to wrap around within these two calls.
     let rc = unsafe { libc::semctl(id, 0, libc::GETALL, out.as_mut_ptr()) };
-    check(rc, "semctl", object).map(drop)
+    check(rc, libc::GETALL, object).map(drop)
 }
 
-/// semctl(SETALL) from `values`, which must have the set's number of semaphores.
+/// semctl(SETALL) from `values`, which must have the set's number of semaphores
+/// (checked: an error otherwise).
 pub fn setall(id: i32, values: &[u16], object: &str) -> Result<()> {
-    // SAFETY: SETALL reads nsems unsigned shorts from semun.array; the caller sized it.
+    check_len(id, values.len(), libc::SETALL, object)?;
+    // SAFETY: SETALL reads nsems unsigned shorts from semun.array; `values` has exactly
+    // nsems (checked just above; see `getall` for the id-reuse caveat).
     let rc = unsafe { libc::semctl(id, 0, libc::SETALL, values.as_ptr()) };
-    check(rc, "semctl", object).map(drop)
+    check(rc, libc::SETALL, object).map(drop)
 }
 
 /// semctl(IPC_STAT).
@@ -145,7 +183,7 @@ pub fn stat(id: i32, object: &str) -> Result<SemStat> {
     let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT writes one semid_ds to semun.buf, which points to `ds`.
     let rc = unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) };
-    check(rc, "semctl", object)?;
+    check(rc, libc::IPC_STAT, object)?;
     Ok(SemStat {
         key: ds.sem_perm.__key,
         uid: ds.sem_perm.uid,
@@ -168,5 +206,36 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32, object: &str) -> Result<()> {
     ds.sem_perm.mode = (mode & 0o777) as _;
     // SAFETY: IPC_SET reads uid, gid and mode from the semid_ds semun.buf points to.
     let rc = unsafe { libc::semctl(id, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) };
-    check(rc, "semctl", object).map(drop)
+    check(rc, libc::IPC_SET, object).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set of 3 semaphores, each 7, removed on drop.
+    struct Set(i32);
+    impl Drop for Set {
+        fn drop(&mut self) {
+            let _ = semctl_int(self.0, 0, libc::IPC_RMID, "test set");
+        }
+    }
+
+    #[test]
+    fn getall_and_setall_refuse_a_buffer_of_the_wrong_length() {
+        let set = Set(semget(libc::IPC_PRIVATE, 3, libc::IPC_CREAT | 0o600).unwrap());
+        setall(set.0, &[7, 7, 7], "test set").unwrap();
+        // A one-value buffer with room behind it: GETALL must not write past its end.
+        let mut v: Vec<u16> = vec![0xaaaa; 8];
+        v.truncate(1);
+        let e = getall(set.0, &mut v, "test set").unwrap_err();
+        assert!(e.to_string().contains("3 semaphores, not 1"), "{e}");
+        // SAFETY: the 8 values were initialised above; truncate kept the allocation.
+        unsafe { v.set_len(8) };
+        assert_eq!(v, [0xaaaa; 8], "nothing written");
+        assert!(setall(set.0, &[1], "test set").is_err());
+        let mut all = [0u16; 3];
+        getall(set.0, &mut all, "test set").unwrap();
+        assert_eq!(all, [7, 7, 7], "nothing changed");
+    }
 }

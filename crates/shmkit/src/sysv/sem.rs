@@ -115,7 +115,7 @@ impl SemSet {
                         ErrorKind::TimedOut,
                         "semtimedop",
                         &self.object,
-                        format!("not possible within {timeout:?}"),
+                        format!("not possible within {:?}", timeout.unwrap_or_default()),
                     ))
                 }
                 Err(e) if e.errno() == Some(libc::EAGAIN) => {

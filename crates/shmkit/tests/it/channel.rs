@@ -339,15 +339,15 @@ impl Rng {
 
 /// Forks a child running `f` and `_exit`ing with its result; returns its pid. `f` must
 /// not panic: a forked child of a threaded process must not run the panic machinery.
-fn fork_child(f: impl FnOnce() -> i32) -> ChildGuard {
+/// The caller holds the process-wide fork lock until it has reaped the child.
+fn fork_child(lock: &support::ForkLock, f: impl FnOnce() -> i32) -> ChildGuard {
     // Initialise process-wide lazy state in the parent, so that the child never waits
     // on a one-time initialisation another thread was running at the fork.
     shmkit::sys::proc::proc_available();
     // SAFETY: the child only runs `f`, which opens the channel and sends or receives
     // (system calls and glibc's fork-safe malloc), then `_exit`s without running any
     // destructor or test-harness code.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
+    let pid = unsafe { support::fork(lock) };
     if pid == 0 {
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
         // SAFETY: _exit ends the child at once, as a forked child must.
@@ -448,6 +448,7 @@ fn kill_and_reap(pid: libc::pid_t) -> i32 {
 
 #[test]
 fn crash_sender_at_random_points() {
+    let lock = support::fork_lock();
     let (name, _g) = make("chan_crash_tx", 2048, 200);
     let mut rx = Receiver::open(&name).unwrap();
     rx.set_spin(100);
@@ -458,7 +459,7 @@ fn crash_sender_at_random_points() {
         let first = next;
         let n2 = name.clone();
         let ready = Pipe::new();
-        let child = fork_child(|| {
+        let child = fork_child(&lock, || {
             let Ok(mut tx) = Sender::open(&n2) else {
                 return 3;
             };
@@ -509,13 +510,14 @@ fn crash_sender_at_random_points() {
 
 #[test]
 fn crash_receiver_at_random_points() {
+    let lock = support::fork_lock();
     let (name, _g) = make("chan_crash_rx", 2048, 200);
     let mut tx = Sender::open(&name).unwrap();
     let mut rng = Rng(0x5eed_9876_0000_0002 ^ std::process::id() as u64);
     let mut sent = 0u64;
     for round in 0..crash_rounds() {
         let n2 = name.clone();
-        let child = fork_child(move || {
+        let child = fork_child(&lock, move || {
             let Ok(mut rx) = Receiver::open(&n2) else {
                 return 3;
             };

@@ -151,14 +151,14 @@ fn decode(m: &[u8]) -> (u32, u64) {
     )
 }
 
-/// Forks a child running `f`, `_exit`ing with its result. `f` must not panic.
-fn fork_child(f: impl FnOnce() -> i32) -> Child {
+/// Forks a child (under the process-wide fork lock, which the test holds until its
+/// children are reaped) running `f`, `_exit`ing with its result. `f` must not panic.
+fn fork_child(lock: &support::ForkLock, f: impl FnOnce() -> i32) -> Child {
     shmkit::sys::proc::proc_available();
     // SAFETY: the child only runs `f` (opens the channel and sends: system calls and
     // glibc's fork-safe malloc), then `_exit`s without running destructors or the test
     // harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
+    let pid = unsafe { support::fork(lock) };
     if pid == 0 {
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
         // SAFETY: _exit ends the forked child at once.
@@ -219,6 +219,8 @@ fn kill_and_reap(pid: libc::pid_t) {
 
 #[test]
 fn mpsc_stress_several_producer_processes() {
+    let lock = support::fork_lock();
+    let lock = &lock;
     let producers = env_or("SHMKIT_MPSC_PRODUCERS", 3) as u32;
     let per = env_or("SHMKIT_MPSC_MESSAGES", 20_000);
     let (name, _g) = make("mpsc_stress", producers, 4096, 300);
@@ -227,7 +229,7 @@ fn mpsc_stress_several_producer_processes() {
     let children: Vec<Child> = (0..producers)
         .map(|id| {
             let n = name.clone();
-            fork_child(move || {
+            fork_child(lock, move || {
                 let Ok(mut tx) = mpsc::Sender::open(&n) else {
                     return 3;
                 };
@@ -282,6 +284,8 @@ fn mpsc_stress_several_producer_processes() {
 
 #[test]
 fn mpsc_crash_producers_at_random_points() {
+    let lock = support::fork_lock();
+    let lock = &lock;
     let rounds = env_or("SHMKIT_MPSC_CRASH_ROUNDS", 60);
     let (name, _g) = make("mpsc_crash", 2, 2048, 200);
     let mut rx = mpsc::Receiver::open(&name).unwrap();
@@ -303,7 +307,7 @@ fn mpsc_crash_producers_at_random_points() {
             .map(|&id| {
                 let n = name.clone();
                 let limit = if id % 2 == 0 { quota } else { u64::MAX };
-                fork_child(move || {
+                fork_child(lock, move || {
                     let Ok(mut tx) = mpsc::Sender::open(&n) else {
                         return 3;
                     };
@@ -646,9 +650,15 @@ impl Drop for Ready {
 
 /// A forked subscriber: reads until the end; exit 0 if every message was intact and in
 /// order and (Backpressure) none missing, or (Overwrite) received + missed = total.
-fn bc_subscriber(name: &str, ready: &Ready, total: u64, leave_after: Option<u64>) -> Child {
+fn bc_subscriber(
+    lock: &support::ForkLock,
+    name: &str,
+    ready: &Ready,
+    total: u64,
+    leave_after: Option<u64>,
+) -> Child {
     let name = name.to_string();
-    fork_child(move || {
+    fork_child(lock, move || {
         let Ok(mut sub) = Subscriber::open(&name) else {
             return 3;
         };
@@ -693,17 +703,18 @@ fn bc_subscriber(name: &str, ready: &Ready, total: u64, leave_after: Option<u64>
 }
 
 fn broadcast_stress(mode: Mode, tag: &str) {
+    let lock = support::fork_lock();
     let subs = env_or("SHMKIT_BC_SUBSCRIBERS", 3);
     let total = env_or("SHMKIT_BC_MESSAGES", 20_000);
     let (name, _g) = make_bc(tag, subs as u32 + 2, mode, 16, 200);
     let ready = Ready::new();
     let mut kids: Vec<Child> = (0..subs)
-        .map(|_| bc_subscriber(&name, &ready, total, None))
+        .map(|_| bc_subscriber(&lock, &name, &ready, total, None))
         .collect();
     // One that leaves half-way, one that is killed half-way: neither may hold the
     // publisher back.
-    let leaver = bc_subscriber(&name, &ready, total, Some(total / 3));
-    let victim = bc_subscriber(&name, &ready, total, None);
+    let leaver = bc_subscriber(&lock, &name, &ready, total, Some(total / 3));
+    let victim = bc_subscriber(&lock, &name, &ready, total, None);
     assert!(ready.wait(subs as usize + 2), "subscribers did not join");
     let mut tx = Publisher::open(&name).unwrap();
     tx.set_spin(200);
@@ -741,6 +752,8 @@ fn broadcast_stress_overwrite() {
 
 #[test]
 fn broadcast_crash_publisher_at_random_points() {
+    let lock = support::fork_lock();
+    let lock = &lock;
     let rounds = env_or("SHMKIT_BC_CRASH_ROUNDS", 60);
     let (name, _g) = make_bc("bc_crash", 2, Mode::Backpressure, 8, 200);
     let mut sub = Subscriber::open(&name).unwrap();
@@ -754,7 +767,7 @@ fn broadcast_crash_publisher_at_random_points() {
         let kill_after = rng % 30;
         let n = name.clone();
         let ready = Ready::new();
-        let pubr = fork_child(|| {
+        let pubr = fork_child(lock, || {
             let Ok(mut tx) = Publisher::open(&n) else {
                 return 3;
             };
@@ -805,6 +818,8 @@ fn broadcast_crash_publisher_at_random_points() {
 
 #[test]
 fn broadcast_crash_subscribers_at_random_points() {
+    let lock = support::fork_lock();
+    let lock = &lock;
     // Backpressure: a subscriber killed anywhere (mid-read included) must not hold the
     // publisher back for long, and the survivor still gets every message intact.
     let rounds = env_or("SHMKIT_BC_SUB_CRASH_ROUNDS", 40);
@@ -820,7 +835,7 @@ fn broadcast_crash_subscribers_at_random_points() {
         rng ^= rng << 17;
         let ready = Ready::new();
         let n = name.clone();
-        let victim = fork_child(|| {
+        let victim = fork_child(lock, || {
             let Ok(mut sub) = Subscriber::open(&n) else {
                 return 3;
             };

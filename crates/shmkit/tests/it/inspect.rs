@@ -15,21 +15,11 @@ use shmkit::ErrorKind;
 
 use crate::support::{self, Cleanup, PosixGuard};
 
-/// Waits until `gone` holds for a fresh listing. Other modules' tests fork children
-/// that inherit this process's mappings for a moment, so "the last detach" can come a
-/// little after ours; nothing signals it, so this re-lists briefly, with a deadline.
-fn eventually_gone(what: &str, gone: impl Fn(&Snapshot) -> bool) {
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if gone(&inspect::list()) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "{what} is still listed after 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Asserts that `gone` holds for a fresh listing. A forked child of another test would
+/// inherit this process's mappings and delay "the last detach"; callers hold the fork
+/// lock ([`support::fork_lock`]), so no such child exists and the listing is exact.
+fn assert_gone(what: &str, gone: impl Fn(&Snapshot) -> bool) {
+    assert!(gone(&inspect::list()), "{what} is still listed");
 }
 
 fn sysv_shm(snap: &Snapshot, id: i32) -> Option<&Object> {
@@ -62,6 +52,7 @@ fn child_leaks_segment() {
 
 #[test]
 fn leaked_segment_is_orphaned_until_attached_and_removal_is_clean() {
+    let _lock = support::fork_lock();
     let key = support::unique_key();
     let out = support::run_child(
         "inspect::child_leaks_segment",
@@ -107,7 +98,7 @@ fn leaked_segment_is_orphaned_until_attached_and_removal_is_clean() {
     assert!(o2.status.dest);
     assert_eq!(o2.key, Some(0));
     drop(att);
-    eventually_gone("the segment after its last detach", |s| {
+    assert_gone("the segment after its last detach", |s| {
         sysv_shm(s, id).is_none()
     });
     // Removing it again: a clear "no longer exists", nothing else touched.
@@ -138,6 +129,7 @@ fn header_bytes(creator_pid: u32) -> Vec<u8> {
 
 #[test]
 fn posix_objects_shmkit_header_creator_and_unlinked_mapping() {
+    let _lock = support::fork_lock();
     let mine = support::unique_name("insp_mine");
     let dead = support::unique_name("insp_dead");
     let plain = support::unique_name("insp_plain");
@@ -185,7 +177,7 @@ fn posix_objects_shmkit_header_creator_and_unlinked_mapping() {
     let e = inspect::remove::remove(&u, "/dev/shm").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     drop(map);
-    eventually_gone("the unlinked object after its last unmap", |s| {
+    assert_gone("the unlinked object after its last unmap", |s| {
         posix(s, &plain).is_none()
     });
 }
@@ -280,4 +272,29 @@ fn shmkit_header_in_a_mapped_sysv_segment_is_recognised_without_attaching() {
         eprintln!("not root: shmkit detection through map_files not checked");
     }
     drop(att);
+}
+
+#[test]
+fn removal_leaves_an_object_that_took_the_listed_id() {
+    // A listing is old by the time an operator confirms a bulk removal: the listed
+    // segment may be gone and its id reused. Simulate it with the listing of this
+    // segment altered to another creator, then another key: neither is removed.
+    let seg = Segment::create(Key::new(support::unique_key()), 4096).expect("create");
+    let id = seg.id();
+    let _guard = Cleanup(move || {
+        let _ = ipcinfo::remove(SysvKind::Shm, id);
+    });
+    let snap = inspect::list();
+    let listed = sysv_shm(&snap, id).expect("listed").clone();
+    let mut other_creator = listed.clone();
+    other_creator.creator_pid = Some(listed.creator_pid.unwrap_or(1) + 1);
+    let mut other_key = listed.clone();
+    other_key.key = Some(listed.key.unwrap_or(0) ^ 1);
+    for o in [&other_creator, &other_key] {
+        let e = inspect::remove::remove(o, "/dev/shm").unwrap_err();
+        assert!(e.to_string().contains("another object has this id"), "{e}");
+        assert!(seg.info().is_ok(), "not removed");
+    }
+    inspect::remove::remove(&listed, "/dev/shm").expect("the listed object goes");
+    assert_eq!(seg.info().unwrap_err().kind(), ErrorKind::NotFound);
 }

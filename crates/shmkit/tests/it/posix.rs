@@ -699,41 +699,14 @@ fn raw_access_past_a_shrunk_end_dies_of_sigbus_where_the_safe_api_errs() {
 
     // The raw pointer is not covered: a forked child touching the lost page is killed.
     let p = map.as_ptr() as usize + page;
-    // SAFETY: the child only does a volatile read and _exit, both async-signal-safe.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    let lock = support::fork_lock();
+    let status = support::fork_child(&lock, || {
         // SAFETY: p is inside the child's copy of the mapping (the page past the end of
-        // the object); reading it faults, which is what this test shows.
-        unsafe {
-            std::ptr::read_volatile(p as *const u8);
-            libc::_exit(0);
-        }
-    }
-    // Wait on a pidfd with a deadline, then reap.
-    let fd = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(pid).unwrap(),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .unwrap();
-    let ts = rustix::time::Timespec::try_from(DEADLINE).unwrap();
-    let mut fds = [rustix::event::PollFd::new(
-        &fd,
-        rustix::event::PollFlags::IN,
-    )];
-    let ready = rustix::event::poll(&mut fds, Some(&ts)).unwrap();
-    let mut status = 0;
-    if ready == 0 {
-        // SAFETY: killing and reaping our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, &mut status, 0);
-        }
-        panic!("the forked child did not finish within {DEADLINE:?}");
-    }
-    // SAFETY: reaping our own child, which has finished (its pidfd is readable).
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid);
+        // the object); reading it faults, which is what this test shows. A volatile read
+        // is async-signal-safe.
+        unsafe { std::ptr::read_volatile(p as *const u8) };
+        0
+    });
     assert!(
         libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
         "expected SIGBUS, got status {status:#x}"

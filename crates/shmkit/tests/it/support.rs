@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -105,6 +106,96 @@ pub fn wait_timeout(child: &mut Child, deadline: Duration) -> Option<ExitStatus>
             Err(e) => panic!("poll on pidfd: {e}"),
         }
     }
+}
+
+/// The process-wide fork lock: a forked child inherits every System V attachment and
+/// every mapping of this process until it exits, which raises `nattch` (and adds a user
+/// to `/proc/PID/maps` listings) of the objects that other tests of this binary hold.
+/// Every test that forks does so through [`fork`], which needs this lock held; every
+/// test that checks an attach count or a list of users holds it while it checks. Forked
+/// children are reaped before the lock is released, so under the lock no inherited
+/// attachment of another test exists.
+static FORK_LOCK: Mutex<()> = Mutex::new(());
+
+/// Proof that this thread holds the process-wide fork lock (see [`fork_lock`]).
+pub struct ForkLock(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+/// Takes the process-wide fork lock for the rest of the test: no other test of this
+/// binary forks until the returned guard is dropped. A test that panicked while holding
+/// it does not poison it for the others.
+pub fn fork_lock() -> ForkLock {
+    ForkLock(FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// `fork(2)` under the fork lock: returns 0 in the child and the child's pid in the
+/// parent, which must reap it (with [`wait_forked`]) before it drops `_lock`.
+///
+/// # Safety
+///
+/// The child of a multi-threaded process may only do async-signal-safe work (raw memory
+/// access, system calls) and must leave with `_exit`.
+pub unsafe fn fork(_lock: &ForkLock) -> libc::pid_t {
+    // SAFETY: the caller keeps the child to async-signal-safe work (contract above).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    pid
+}
+
+/// Forks under the fork lock; the child runs `child` (async-signal-safe work only: raw
+/// memory access and system calls) and `_exit`s with its return value. Returns the raw
+/// wait status, waited for with [`wait_forked`].
+pub fn fork_child(lock: &ForkLock, child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child only runs `child`, which the callers keep to raw memory access and
+    // async-signal-safe system calls, then _exit without running destructors or atexit.
+    let pid = unsafe { fork(lock) };
+    if pid == 0 {
+        let code = child();
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(code) };
+    }
+    wait_forked(pid, Duration::from_secs(20))
+}
+
+/// The raw wait status of the forked child `pid`, waited for on its pidfd within
+/// `deadline`; a child still running then is killed, reaped, and the test fails.
+pub fn wait_forked(pid: libc::pid_t, deadline: Duration) -> i32 {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let fd = pidfd_open(Pid::from_raw(pid).expect("pid"), PidfdFlags::empty()).expect("pidfd_open");
+    let end = Instant::now() + deadline;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec::try_from(left).expect("timespec");
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => {
+                // SAFETY: pid is our child; killing and reaping it ends the test cleanly.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                panic!("forked child {pid} did not finish within {deadline:?}");
+            }
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("poll on pidfd: {e}"),
+        }
+    }
+    let mut status = 0;
+    // SAFETY: pid is our exited child (its pidfd is readable); status is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid");
+    status
+}
+
+/// The exit code in a wait status, if the child exited normally.
+pub fn exit_code(status: i32) -> Option<i32> {
+    libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+}
+
+/// The signal that ended the child, if a signal did.
+pub fn term_signal(status: i32) -> Option<i32> {
+    libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status))
 }
 
 /// Asserts that a child exited with status 0, showing its output otherwise.

@@ -99,15 +99,41 @@ fn sigkilled_holder_leaves_owner_died_never_a_hang() {
             std::thread::yield_now();
         }
         // The guard is gone: let the child take the lock again before the kill, or a
-        // loaded machine kills it while it still sleeps on the futex every time.
+        // loaded machine kills it while it still sleeps on the futex every time. Then
+        // freeze it and kill it: whether it held the lock at that point is known, and
+        // decides what the next locker must see.
         let t1 = Instant::now();
         while m.holder().is_none() && t1.elapsed() < DEADLINE {
             std::thread::yield_now();
         }
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: pid is our child, not yet reaped; waitid with WNOWAIT only observes
+        // that it stopped, into a zeroed siginfo_t.
+        unsafe {
+            assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            assert_eq!(
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WSTOPPED | libc::WNOWAIT
+                ),
+                0,
+                "waitid"
+            );
+        }
+        let held = m.holder().is_some();
         child.kill().unwrap();
         wait_timeout(&mut child, DEADLINE).expect("killed child exits");
         let t0 = Instant::now();
-        match m.lock_timeout(Duration::from_secs(20)) {
+        let locked = m.lock_timeout(Duration::from_secs(20));
+        assert_eq!(
+            matches!(locked, Ok(Locked::OwnerDied(_))),
+            held,
+            "round {round}: OwnerDied exactly when the child was killed holding the lock"
+        );
+        match locked {
             Ok(Locked::OwnerDied(mut g)) => {
                 owner_died += 1;
                 // Repair: the child writes acquisitions, then reserved = acquisitions.

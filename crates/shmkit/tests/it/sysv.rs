@@ -10,18 +10,9 @@ use std::time::{Duration, Instant};
 use shmkit::sysv::{Key, Segment};
 use shmkit::{ErrorKind, Region, RegionExt};
 
-use crate::support::{self, Cleanup};
+use crate::support::{self, exit_code, term_signal, Cleanup};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A forked child inherits every attachment of this process, so a fork in one test
-/// raises `nattch` of the segments other tests hold. Tests that fork or check `nattch`
-/// take this lock.
-static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
-    FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Removes the segment on drop (ignoring "already gone").
 struct SegGuard(i32);
@@ -34,23 +25,19 @@ impl Drop for SegGuard {
     }
 }
 
-/// Waits until the segment has `n` attachments. Another test module's forked child
-/// inherits this process's attachments for as long as it lives, so a count can be
-/// briefly higher than this test's own: wait for it to settle, with a deadline.
+/// Asserts that the segment has `n` attachments. Callers hold the fork lock
+/// ([`support::fork_lock`]) and have reaped their children, so no forked child (of this
+/// test or another) holds an inherited copy of the attachment: the count is exact.
 fn expect_nattch(seg: &Segment, n: u64) {
-    let mut last = 0;
-    poll_until(&format!("nattch {n}"), || {
-        last = seg.info().unwrap().nattch;
-        last == n
-    });
-    assert_eq!(last, n);
+    assert_eq!(seg.info().unwrap().nattch, n, "nattch");
 }
 
-/// Waits until the segment is destroyed (see [`expect_nattch`] for why it may linger).
+/// Asserts that the segment is destroyed (under the fork lock, as [`expect_nattch`]).
 fn expect_gone(seg: &Segment) {
-    poll_until(
-        "the segment to disappear",
-        || matches!(seg.info(), Err(e) if e.kind() == ErrorKind::NotFound),
+    let r = seg.info();
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::NotFound),
+        "the segment still exists: {r:?}"
     );
 }
 
@@ -60,73 +47,40 @@ fn create_guarded(key: Key, size: usize) -> (Segment, SegGuard) {
     (seg, g)
 }
 
-/// Polls `cond` until it holds or the deadline passes; the peer has no other way to
-/// signal through a plain segment (the polled word is the synchronisation).
-fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
-
-/// The exit status of a forked child, waited for on its pidfd with a deadline.
-fn wait_forked(pid: libc::pid_t) -> i32 {
-    use rustix::event::{poll, PollFd, PollFlags};
-    use rustix::process::{pidfd_open, Pid, PidfdFlags};
-    let fd = pidfd_open(Pid::from_raw(pid).unwrap(), PidfdFlags::empty()).expect("pidfd_open");
+/// Waits on the futex word at offset 0 until it equals `want`, with the deadline. The
+/// C peer wakes the word (FUTEX_WAKE, shared) after each store, so nothing polls.
+fn wait_word(a: &impl Region, want: u32) {
+    use shmkit::sys::futex;
+    let word = a.atomic_u32(0).unwrap();
     let end = Instant::now() + DEADLINE;
     loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let ts = rustix::time::Timespec::try_from(left).unwrap();
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => {
-                // SAFETY: pid is our child; killing and reaping it ends the test cleanly.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
-                }
-                panic!("forked child {pid} did not finish within {DEADLINE:?}");
-            }
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => panic!("poll: {e}"),
+        // SYNC: Acquire pairs with the peer's release store of the word after it wrote
+        // its message.
+        let now = word.load(Ordering::Acquire);
+        if now == want {
+            return;
         }
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out waiting for the word to be {want}, it is {now}"
+        );
+        futex::wait(word, now, Some(left));
     }
-    let mut status = 0;
-    // SAFETY: pid is our exited child; status is a valid out-pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid");
-    status
 }
 
-/// Forks; the child runs `child` (async-signal-safe work only) and `_exit`s with its
-/// return value. Returns the raw wait status.
-fn fork_child(child: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `child`, which the callers keep to raw memory access and
-    // async-signal-safe system calls, then _exit without running destructors or atexit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = child();
-        // SAFETY: _exit is async-signal-safe and never returns.
-        unsafe { libc::_exit(code) };
-    }
-    wait_forked(pid)
-}
-
-fn exit_code(status: i32) -> Option<i32> {
-    libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
-}
-
-fn term_signal(status: i32) -> Option<i32> {
-    libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status))
+/// Stores `v` in the word at offset 0 with Release and wakes the peer waiting on it.
+fn set_word(a: &impl Region, v: u32) {
+    let word = a.atomic_u32(0).unwrap();
+    // SYNC: Release publishes the message written before; pairs with the C peer's
+    // acquire load after its FUTEX_WAIT.
+    word.store(v, Ordering::Release);
+    shmkit::sys::futex::wake_all(word);
 }
 
 #[test]
 fn create_write_then_reexecuted_child_reads_and_answers() {
-    let _serial = fork_lock();
+    let _lock = support::fork_lock();
     let key = Key::new(support::unique_key());
     let (seg, _g) = create_guarded(key, 4096);
     let a = seg.attach().unwrap();
@@ -167,12 +121,12 @@ fn child_open_by_key() {
 
 #[test]
 fn forked_child_inherits_the_attachment() {
-    let _serial = fork_lock();
+    let lock = support::fork_lock();
     let (seg, _g) = create_guarded(Key::PRIVATE, 4096);
     let a = seg.attach().unwrap();
     a.write(0, &7u32).unwrap();
     let p = a.as_ptr();
-    let status = fork_child(|| {
+    let status = support::fork_child(&lock, || {
         // SAFETY: the inherited attachment is mapped at the same address in the child.
         unsafe {
             if std::ptr::read_volatile(p.cast::<u32>()) != 7 {
@@ -193,7 +147,7 @@ fn forked_child_inherits_the_attachment() {
 
 #[test]
 fn read_only_attachment_refuses_writes_and_a_raw_store_faults() {
-    let _serial = fork_lock();
+    let lock = support::fork_lock();
     let (seg, _g) = create_guarded(Key::PRIVATE, 4096);
     seg.attach().unwrap().write_at(0, b"kept").unwrap();
     let ro = seg.attach_read_only().unwrap();
@@ -203,7 +157,7 @@ fn read_only_attachment_refuses_writes_and_a_raw_store_faults() {
     assert!(e.to_string().contains(&format!("id {}", seg.id())), "{e}");
     assert_eq!(ro.atomic_u32(0).unwrap_err().kind(), ErrorKind::ReadOnly);
     let p = ro.as_ptr();
-    let status = fork_child(|| {
+    let status = support::fork_child(&lock, || {
         let no_core = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -270,7 +224,7 @@ fn attach_at_an_address_with_and_without_rounding() {
 
 #[test]
 fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
-    let _serial = fork_lock();
+    let lock = support::fork_lock();
     let key = Key::new(support::unique_key());
     let (seg, _g) = create_guarded(key, 4096);
     let a = seg.attach().unwrap();
@@ -286,10 +240,9 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
         }
     });
     let p = a.as_ptr();
-    // SAFETY: see fork_child; the child only reads a pipe and stores through its
-    // inherited attachment.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
+    // SAFETY: the child only reads a pipe and stores through its inherited attachment
+    // (async-signal-safe), then _exits.
+    let pid = unsafe { support::fork(&lock) };
     if pid == 0 {
         let mut b = 0u8;
         // SAFETY: read and _exit are async-signal-safe; p is mapped in the child too.
@@ -313,7 +266,7 @@ fn remove_while_attached_marks_dest_and_frees_at_last_detach() {
     );
     // SAFETY: writing one byte from a valid buffer to our pipe.
     assert_eq!(unsafe { libc::write(go[1], b"g".as_ptr().cast(), 1) }, 1);
-    assert_eq!(exit_code(wait_forked(pid)), Some(0));
+    assert_eq!(exit_code(support::wait_forked(pid, DEADLINE)), Some(0));
     assert_eq!(
         a.read::<u32>(8).unwrap(),
         0xabcd,
@@ -440,7 +393,7 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
 
 #[test]
 fn no_permission_for_an_unprivileged_user() {
-    let _serial = fork_lock();
+    let lock = support::fork_lock();
     // SAFETY: getuid cannot fail.
     if unsafe { libc::getuid() } != 0 {
         eprintln!("skipping: dropping to user nobody needs root");
@@ -448,7 +401,7 @@ fn no_permission_for_an_unprivileged_user() {
     }
     let (seg, _g) = create_guarded(Key::PRIVATE, 4096);
     let id = seg.id();
-    let status = fork_child(|| {
+    let status = support::fork_child(&lock, || {
         // SAFETY: setgroups/setgid/setuid/shmat/shmctl are plain system calls, safe in a
         // forked child; errno is read through its thread-local location.
         unsafe {
@@ -527,7 +480,7 @@ fn c_peer() -> std::path::PathBuf {
 
 #[test]
 fn c_peer_meets_the_library_through_an_ftok_key() {
-    let _serial = fork_lock();
+    let _lock = support::fork_lock();
     let peer = c_peer();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join(support::unique_name("ftok"));
@@ -549,18 +502,14 @@ fn c_peer_meets_the_library_through_an_ftok_key() {
         .expect("a free ftok key");
     let a = seg.attach().unwrap();
     let child = std::process::Command::new(&peer)
-        .args(["ftok", file.to_str().unwrap(), &proj.to_string()])
+        .args(["ftok", file.to_str().unwrap(), &proj.to_string(), "rust"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     a.write_at(8, b"from rust\0").unwrap();
-    // SYNC: Release publishes the message; pairs with the C peer's acquire load of the word.
-    a.atomic_u32(0).unwrap().store(1, Ordering::Release);
-    // SYNC: Acquire pairs with the peer's release store of 2 after writing its answer.
-    poll_until("the C peer's answer", || {
-        a.atomic_u32(0).unwrap().load(Ordering::Acquire) == 2
-    });
+    set_word(&a, 1);
+    wait_word(&a, 2);
     assert_eq!(a.read_vec(64, 7).unwrap(), b"from c\0");
     let out = support::wait_output(child, DEADLINE, "sysv_peer ftok");
     support::assert_success(&out, "sysv_peer ftok");
@@ -568,10 +517,10 @@ fn c_peer_meets_the_library_through_an_ftok_key() {
 
 #[test]
 fn c_peer_creates_a_private_segment_the_library_opens_by_id() {
-    let _serial = fork_lock();
+    let _lock = support::fork_lock();
     let peer = c_peer();
     let mut child = std::process::Command::new(&peer)
-        .arg("private")
+        .args(["private", "rust"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -585,14 +534,10 @@ fn c_peer_creates_a_private_segment_the_library_opens_by_id() {
     let seg = Segment::from_id(id).unwrap();
     assert!(seg.key().is_private());
     let a = seg.attach().unwrap();
-    // SYNC: Acquire pairs with the peer's release store of 1 after writing its greeting.
-    poll_until("the C peer's greeting", || {
-        a.atomic_u32(0).unwrap().load(Ordering::Acquire) == 1
-    });
+    wait_word(&a, 1);
     assert_eq!(a.read_vec(8, 13).unwrap(), b"hello from c\0");
     a.write_at(64, b"reply from rust\0").unwrap();
-    // SYNC: Release publishes the reply; pairs with the peer's acquire load.
-    a.atomic_u32(0).unwrap().store(2, Ordering::Release);
+    set_word(&a, 2);
     let out = support::wait_output(child, DEADLINE, "sysv_peer private");
     support::assert_success(&out, "sysv_peer private");
     // The peer removed it; our attachment keeps it alive until we drop it.

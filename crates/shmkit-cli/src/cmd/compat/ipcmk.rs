@@ -34,28 +34,141 @@ Arguments:
 For more details see ipcmk(1).
 ";
 
-/// util-linux `strtosize`: a number with an optional suffix K, M, G, T, P, E (powers of
-/// 1024, also spelt KiB …) or KB, MB … (powers of 1000).
-fn strtosize(s: &str) -> Option<u64> {
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+/// C `strtoumax(s, &end, 0)`: leading blanks, an optional sign, then `0x` hex, `0`
+/// octal or decimal digits. Returns the value (saturated, with `Err(ERANGE)` on
+/// overflow) and the unparsed rest; `None` when no digit was read.
+fn strtoumax(s: &str) -> Option<(Result<u64, i32>, &str)> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let b = t.as_bytes();
+    let (radix, digits) =
+        if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
+            (16, &t[2..])
+        } else if b.first() == Some(&b'0') {
+            (8, t)
+        } else {
+            (10, t)
+        };
+    let end = digits
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(digits.len());
     if end == 0 {
         return None;
     }
-    let n: u64 = s[..end].parse().ok()?;
-    let suffix = &s[end..];
-    if suffix.is_empty() {
-        return Some(n);
+    let mut v: Result<u64, i32> = Ok(0);
+    for c in digits[..end].chars() {
+        let d = u64::from(c.to_digit(radix).unwrap_or(0));
+        v = v.and_then(|v| {
+            v.checked_mul(u64::from(radix))
+                .and_then(|v| v.checked_add(d))
+                .ok_or(libc::ERANGE)
+        });
     }
-    let letters = "KMGTPEZY";
-    let mut chars = suffix.chars();
-    let l = chars.next()?.to_ascii_uppercase();
-    let pow = letters.find(l)? as u32 + 1;
-    let base: u64 = match chars.as_str() {
-        "" | "iB" | "IB" | "ib" => 1024,
-        "B" | "b" => 1000,
-        _ => return None,
+    Some((
+        v.map(|v| if neg { v.wrapping_neg() } else { v }),
+        &digits[end..],
+    ))
+}
+
+/// util-linux `parse_size` (lib/strutils.c, 2.38) in the C locale: a number as
+/// `strtoumax` reads it (decimal, 0x hex, 0 octal), an optional fraction after '.', and
+/// an optional suffix K, M, G, T, P, E, Z, Y (powers of 1024, also spelt KiB) or KB, MB …
+/// (powers of 1000). The error is the errno util-linux reports: EINVAL or ERANGE.
+fn strtosize(s: &str) -> Result<u64, i32> {
+    if s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+        .starts_with('-')
+    {
+        return Err(libc::EINVAL);
+    }
+    let (x, mut p) = strtoumax(s).ok_or(libc::EINVAL)?;
+    let mut x = x?;
+    if p.is_empty() {
+        return Ok(x);
+    }
+    let (mut frac, mut frac_zeros) = (0u64, 0u32);
+    let base: u64 = loop {
+        let b = p.as_bytes();
+        let at = |i: usize| b.get(i).copied().unwrap_or(0);
+        if at(1) == b'i' && (at(2) == b'B' || at(2) == b'b') && at(3) == 0 {
+            break 1024;
+        } else if (at(1) == b'B' || at(1) == b'b') && at(2) == 0 {
+            break 1000;
+        } else if at(1) != 0 {
+            // A fraction: "1.5K". Only once, and only before a suffix.
+            if frac == 0 && at(0) == b'.' {
+                let f = &p[1..];
+                let digits = f.trim_start_matches('0');
+                frac_zeros = (f.len() - digits.len()) as u32;
+                if digits.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                    let (v, rest) = strtoumax(digits).ok_or(libc::EINVAL)?;
+                    frac = v?;
+                    if frac != 0 && rest.is_empty() {
+                        return Err(libc::EINVAL);
+                    }
+                    p = rest;
+                } else {
+                    p = digits;
+                }
+                if p.is_empty() {
+                    return Err(libc::EINVAL);
+                }
+                continue;
+            }
+            return Err(libc::EINVAL);
+        } else {
+            break 1024;
+        }
     };
-    n.checked_mul(base.checked_pow(pow)?)
+    let pwr = match "KMGTPEZY".find(p.as_bytes()[0].to_ascii_uppercase() as char) {
+        Some(i) if p.as_bytes()[0].is_ascii_alphabetic() => i as u32 + 1,
+        _ => return Err(libc::EINVAL),
+    };
+    let scale = |mut v: u64| -> Result<u64, i32> {
+        for _ in 0..pwr {
+            v = v.checked_mul(base).ok_or(libc::ERANGE)?;
+        }
+        Ok(v)
+    };
+    let scaled = scale(x);
+    if frac != 0 {
+        // As util-linux: each digit of the fraction adds frac_base / (divisor / digit).
+        let frac_base = scale(1).unwrap_or(u64::MAX);
+        let mut frac_div: u64 = 10;
+        while frac_div < frac {
+            if frac_div <= u64::MAX / 10 {
+                frac_div *= 10;
+            } else {
+                frac /= 10;
+            }
+        }
+        for _ in 0..frac_zeros {
+            if frac_div <= u64::MAX / 10 {
+                frac_div *= 10;
+            } else {
+                frac /= 10;
+            }
+        }
+        x = scaled.unwrap_or(u64::MAX);
+        let mut frac_poz: u64 = 1;
+        loop {
+            let seg = frac % 10;
+            let seg_div = frac_div / frac_poz;
+            frac /= 10;
+            frac_poz = frac_poz.saturating_mul(10);
+            if seg != 0 && seg_div / seg != 0 {
+                x = x.wrapping_add(frac_base / (seg_div / seg));
+            }
+            if frac == 0 {
+                break;
+            }
+        }
+        return scaled.map(|_| x);
+    }
+    scaled
 }
 
 fn random_key() -> i32 {
@@ -132,11 +245,11 @@ pub fn main(args: &[String], o: &mut Output) -> u8 {
                 let arg = arg.unwrap_or_default();
                 match c {
                     'M' => match strtosize(&arg) {
-                        Some(v) => size = Some(v),
-                        None => {
+                        Ok(v) => size = Some(v),
+                        Err(errno) => {
                             o.err(&format!(
                                 "ipcmk: failed to parse size: '{arg}': {}\n",
-                                strerror(libc::EINVAL)
+                                strerror(errno)
                             ));
                             return 1;
                         }
@@ -226,11 +339,48 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(strtosize("4096"), Some(4096));
-        assert_eq!(strtosize("1K"), Some(1024));
-        assert_eq!(strtosize("1KiB"), Some(1024));
-        assert_eq!(strtosize("2KB"), Some(2000));
-        assert_eq!(strtosize("x"), None);
-        assert_eq!(strtosize("1Q"), None);
+        assert_eq!(strtosize("4096"), Ok(4096));
+        assert_eq!(strtosize("1K"), Ok(1024));
+        assert_eq!(strtosize("1KiB"), Ok(1024));
+        assert_eq!(strtosize("2KB"), Ok(2000));
+        assert_eq!(strtosize("x"), Err(libc::EINVAL));
+        assert_eq!(strtosize("1Q"), Err(libc::EINVAL));
+    }
+
+    /// Each value is what util-linux 2.38.1's ipcmk made of the argument (checked
+    /// against the real tool: the segment's size, or its error).
+    #[test]
+    fn sizes_as_util_linux_parses_them() {
+        use libc::{EINVAL, ERANGE};
+        for (arg, want) in [
+            ("010", Ok(8)),
+            ("08", Err(EINVAL)),
+            ("0x10", Ok(16)),
+            ("0x1K", Ok(1024)),
+            (" 5", Ok(5)),
+            ("+5", Ok(5)),
+            ("-5", Err(EINVAL)),
+            ("1.5K", Ok(1536)),
+            ("0.5K", Ok(512)),
+            ("1.25M", Ok(1310719)),
+            ("1.05K", Ok(1075)),
+            ("1.999K", Ok(2150)),
+            ("1.K", Ok(1024)),
+            ("1.5", Err(EINVAL)),
+            (".5K", Err(EINVAL)),
+            ("K", Err(EINVAL)),
+            ("1 K", Err(EINVAL)),
+            ("1KIB", Err(EINVAL)),
+            ("1kB", Ok(1000)),
+            ("5kiB", Ok(5120)),
+            ("1X", Err(EINVAL)),
+            ("16E", Err(ERANGE)),
+            ("1Z", Err(ERANGE)),
+            ("17179869184G", Err(ERANGE)),
+            ("99999999999999999999", Err(ERANGE)),
+            ("99999999999999999999K", Err(ERANGE)),
+        ] {
+            assert_eq!(strtosize(arg), want, "{arg:?}");
+        }
     }
 }

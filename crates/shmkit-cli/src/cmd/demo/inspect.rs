@@ -6,44 +6,20 @@
 //! The segment's first u32 is a futex word: 1 once the peer has mapped everything,
 //! 2 when the tour has looked and the peer may leave.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use shmkit::inspect::{self, Kind, Object, Use};
 use shmkit::posix::{Access, PosixShm, ShmName};
-use shmkit::sys::futex;
 use shmkit::sysv::{Key, Segment};
 use shmkit::Region;
 
-use super::{peer_say, Tour};
+use super::{peer_say, publish, wait_word, Tour};
 
 const SIZE: usize = 4096;
 const MAPPED: u32 = 1;
 const BYE: u32 = 2;
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn wait_for(word: &AtomicU32, want: u32, what: &str) -> Result<()> {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        // SYNC: Acquire pairs with the Release store in `publish` on the other side.
-        let now = word.load(Ordering::Acquire);
-        if now == want {
-            return Ok(());
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!("timed out after {DEADLINE:?} waiting for {what}");
-        }
-        futex::wait(word, now, Some(left));
-    }
-}
-
-fn publish(word: &AtomicU32, state: u32) {
-    // SYNC: Release pairs with the Acquire load in the other side's `wait_for`.
-    word.store(state, Ordering::Release);
-    futex::wake_all(word);
-}
 
 fn describe(t: &Tour, o: &Object) {
     let mut users: Vec<String> = Vec::new();
@@ -114,7 +90,7 @@ pub fn tour(t: &Tour) -> Result<()> {
     let att = seg.attach()?;
     let word = att.atomic_u32(0)?;
     let peer = t.spawn_peer("inspect", &[id.to_string(), bare.clone()])?;
-    wait_for(word, MAPPED, "the peer's mappings")?;
+    wait_word(word, MAPPED, DEADLINE, "the peer's mappings")?;
 
     let t0 = Instant::now();
     let snap = inspect::list();
@@ -178,7 +154,7 @@ pub fn peer(args: &[String]) -> Result<()> {
     ));
     let word = att.atomic_u32(0)?;
     publish(word, MAPPED);
-    wait_for(word, BYE, "the tour's go-ahead")?;
+    wait_word(word, BYE, DEADLINE, "the tour's go-ahead")?;
     drop(map);
     drop(att);
     peer_say("unmapped both and exiting");

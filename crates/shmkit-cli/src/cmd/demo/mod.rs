@@ -153,6 +153,38 @@ impl Tour {
     }
 }
 
+/// Sleeps on the futex `word` until it holds `want`, at most `deadline`; `what` names
+/// what is awaited in the error. The sections' two processes hand turns over this way.
+pub fn wait_word(
+    word: &std::sync::atomic::AtomicU32,
+    want: u32,
+    deadline: Duration,
+    what: &str,
+) -> Result<()> {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        // SYNC: Acquire pairs with the other side's Release store in `publish`, so what
+        // it wrote before is visible once we see the new state.
+        let now = word.load(std::sync::atomic::Ordering::Acquire);
+        if now == want {
+            return Ok(());
+        }
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!("timed out after {deadline:?} waiting for {what} (state is {now})");
+        }
+        shmkit::sys::futex::wait(word, now, Some(left));
+    }
+}
+
+/// Stores `state` in the futex `word` and wakes the other side.
+pub fn publish(word: &std::sync::atomic::AtomicU32, state: u32) {
+    // SYNC: Release pairs with the Acquire load in the other side's `wait_word`: what
+    // was written before this store is visible to whoever sees the state.
+    word.store(state, std::sync::atomic::Ordering::Release);
+    shmkit::sys::futex::wake_all(word);
+}
+
 /// Prints a line as the peer process.
 pub fn peer_say(msg: impl std::fmt::Display) {
     out!("  [pid {:>7} peer] {msg}", std::process::id());

@@ -14,14 +14,13 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use shmkit::posix::{Access, Memfd, PosixShm, Seals, ShmName};
 use shmkit::{Region, RegionExt};
 
-use super::{peer_say, Tour};
+use super::{peer_say, publish, wait_word, Tour};
 
 const SIZE: u64 = 4096;
 const TURN: usize = 0;
@@ -61,13 +60,11 @@ fn named_object(t: &Tour) -> Result<()> {
     let map = shm.map()?;
     let turn = map.atomic_u32(TURN)?;
     write_message(&map, "hello through /dev/shm")?;
-    // SYNC: Release publishes the message; pairs with the peer's Acquire load in wait_turn.
-    turn.store(1, Ordering::Release);
-    shmkit::sys::futex::wake_all(turn);
+    publish(turn, 1);
     t.say("wrote \"hello through /dev/shm\"; starting the peer, which opens the name");
 
     let peer = t.spawn_peer("posix", &["shm".into(), name.to_string()])?;
-    wait_turn(turn, 2)?;
+    wait_word(turn, 2, DEADLINE, "the peer's answer")?;
     peer.wait(DEADLINE)?;
     let answer = read_message(&map)?;
     t.say(format!("read the peer's answer: \"{answer}\""));
@@ -85,13 +82,11 @@ fn peer_named(name: &str) -> Result<()> {
     let map = shm.map()?;
     peer_say(format!("opened {name} ({} bytes) and mapped it", map.len()));
     let turn = map.atomic_u32(TURN)?;
-    wait_turn(turn, 1)?;
+    wait_word(turn, 1, DEADLINE, "the tour's message")?;
     let msg = read_message(&map)?;
     peer_say(format!("read \"{msg}\""));
     write_message(&map, "and hello back")?;
-    // SYNC: Release publishes the answer; pairs with the tour's Acquire in wait_turn.
-    turn.store(2, Ordering::Release);
-    shmkit::sys::futex::wake_all(turn);
+    publish(turn, 2);
     peer_say("answered \"and hello back\"; exiting without unlinking anything");
     Ok(())
 }
@@ -175,22 +170,4 @@ fn read_message(map: &dyn Region) -> Result<String> {
         bail!("corrupt demo object: message length {len} exceeds {max}");
     }
     Ok(String::from_utf8_lossy(&map.read_vec(TEXT, len as usize)?).into_owned())
-}
-
-/// Waits until `turn` holds `want`, sleeping on the futex, with a deadline.
-fn wait_turn(turn: &AtomicU32, want: u32) -> Result<()> {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        // SYNC: Acquire pairs with the Release store of the other process, so the message
-        // it wrote before is visible here.
-        let now = turn.load(Ordering::Acquire);
-        if now == want {
-            return Ok(());
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!("the other process did not answer within {DEADLINE:?}");
-        }
-        shmkit::sys::futex::wait(turn, now, Some(left));
-    }
 }

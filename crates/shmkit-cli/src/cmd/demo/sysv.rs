@@ -10,15 +10,13 @@
 //! offset 1024  reply:   text, NUL-terminated (at most 900 bytes)
 //! ```
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use shmkit::sys::futex;
 use shmkit::sysv::{Key, Segment};
 use shmkit::Region;
 
-use super::{peer_say, Tour};
+use super::{peer_say, publish, wait_word, Tour};
 
 const SIZE: usize = 4096;
 const STATE: usize = 0;
@@ -29,32 +27,6 @@ const REQUESTED: u32 = 1;
 const REPLIED: u32 = 2;
 const BYE: u32 = 3;
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Sleeps on the futex word until it holds `want`, at most [`DEADLINE`].
-fn wait_for(word: &AtomicU32, want: u32, what: &str) -> Result<()> {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        // SYNC: Acquire pairs with the other side's Release store of `want`, so the
-        // text it wrote before is visible once we see the new state.
-        let now = word.load(Ordering::Acquire);
-        if now == want {
-            return Ok(());
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!("timed out after {DEADLINE:?} waiting for {what} (state is {now})");
-        }
-        futex::wait(word, now, Some(left));
-    }
-}
-
-/// Publishes `state` and wakes the other side.
-fn publish(word: &AtomicU32, state: u32) {
-    // SYNC: Release pairs with the Acquire load in the other side's `wait_for`: the
-    // text written before this store is visible to whoever sees the state.
-    word.store(state, Ordering::Release);
-    futex::wake_all(word);
-}
 
 /// Reads the NUL-terminated text at `offset` (at most [`TEXT_MAX`] bytes), tolerating
 /// anything the other process wrote.
@@ -100,7 +72,7 @@ pub fn tour(t: &Tour) -> Result<()> {
     ));
     t.say("state := 1 (Release store) and FUTEX_WAKE; now sleeping on the state word");
     publish(word, REQUESTED);
-    wait_for(word, REPLIED, "the peer's reply")?;
+    wait_word(word, REPLIED, DEADLINE, "the peer's reply")?;
     let reply = read_text(&att, REPLY)?;
     t.say(format!(
         "woken: state is 2; the reply at offset {REPLY}: \"{reply}\""
@@ -153,7 +125,7 @@ pub fn peer(args: &[String]) -> Result<()> {
     ));
     let word = att.atomic_u32(STATE)?;
     peer_say("sleeping on the state word until it is 1");
-    wait_for(word, REQUESTED, "the request")?;
+    wait_word(word, REQUESTED, DEADLINE, "the request")?;
     let request = read_text(&att, REQUEST)?;
     peer_say(format!("woken: read the request \"{request}\""));
     let reply = format!("pid {} says 42", std::process::id());
@@ -162,7 +134,7 @@ pub fn peer(args: &[String]) -> Result<()> {
         "wrote the reply at offset {REPLY}, state := 2, FUTEX_WAKE"
     ));
     publish(word, REPLIED);
-    wait_for(word, BYE, "the tour's go-ahead")?;
+    wait_word(word, BYE, DEADLINE, "the tour's go-ahead")?;
     let info = seg.info()?;
     peer_say(format!(
         "the segment is removed (dest {}, key {}) yet still mine: the request reads \"{}\"",
