@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use shmkit::channel::AnyInfo;
 use shmkit::inspect::{Kind, Object, Use};
 
 /// A time for JSON: ISO 8601 (UTC) and seconds since the epoch.
@@ -82,38 +83,77 @@ pub struct EndpointJson {
     pub alive: bool,
 }
 
-/// A shmkit channel's state, for JSON.
+/// A shmkit channel's state, for JSON (every kind in one shape).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelJson {
-    /// Ring bytes.
+    /// `spsc`, `mpsc` or `broadcast`.
+    pub kind: &'static str,
+    /// Ring bytes (broadcast: slots × largest message).
     pub capacity: u64,
-    /// Ring bytes holding unreceived messages.
-    pub used: u64,
-    /// Unreceived messages, where the ring could be walked.
-    pub messages: Option<u64>,
     /// The largest message.
     pub max_message: u32,
-    /// The sender, or null.
-    pub sender: Option<EndpointJson>,
-    /// The receiver, or null.
-    pub receiver: Option<EndpointJson>,
+    /// Ring bytes holding unreceived messages (all lanes), or null (broadcast).
+    pub used: Option<u64>,
+    /// Unreceived messages, where the ring could be walked.
+    pub messages: Option<u64>,
+    /// The sending endpoints (SPSC: at most one; MPSC: one per lane in use; broadcast:
+    /// the publisher).
+    pub senders: Vec<EndpointJson>,
+    /// The receiving endpoints (broadcast: every subscriber).
+    pub receivers: Vec<EndpointJson>,
+}
+
+fn ep_json(e: &shmkit::channel::EndpointInfo) -> EndpointJson {
+    EndpointJson {
+        pid: e.pid,
+        alive: e.alive,
+    }
 }
 
 impl ChannelJson {
-    fn new(c: &shmkit::channel::ChannelInfo) -> ChannelJson {
-        let ep = |e: &Option<shmkit::channel::EndpointInfo>| {
-            e.map(|e| EndpointJson {
-                pid: e.pid,
-                alive: e.alive,
-            })
-        };
-        ChannelJson {
-            capacity: c.capacity,
-            used: c.used,
-            messages: c.messages,
-            max_message: c.max_message,
-            sender: ep(&c.sender),
-            receiver: ep(&c.receiver),
+    fn new(c: &AnyInfo) -> ChannelJson {
+        match c {
+            AnyInfo::Spsc(c) => ChannelJson {
+                kind: "spsc",
+                capacity: c.capacity,
+                max_message: c.max_message,
+                used: Some(c.used),
+                messages: c.messages,
+                senders: c.sender.iter().map(ep_json).collect(),
+                receivers: c.receiver.iter().map(ep_json).collect(),
+            },
+            AnyInfo::Mpsc(m) => ChannelJson {
+                kind: "mpsc",
+                capacity: m.capacity,
+                max_message: m.max_message,
+                used: Some(m.lanes.iter().map(|l| l.used).sum()),
+                messages: None,
+                senders: m
+                    .lanes
+                    .iter()
+                    .filter_map(|l| l.producer.as_ref())
+                    .map(ep_json)
+                    .collect(),
+                receivers: m.receiver.iter().map(ep_json).collect(),
+            },
+            AnyInfo::Broadcast(b) => ChannelJson {
+                kind: "broadcast",
+                capacity: b.slots.saturating_mul(u64::from(b.max_message)),
+                max_message: b.max_message,
+                used: None,
+                messages: None,
+                senders: b.publisher.iter().map(ep_json).collect(),
+                receivers: b.subscribers.iter().map(|s| ep_json(&s.holder)).collect(),
+            },
+            _ => ChannelJson {
+                kind: "unknown",
+                capacity: 0,
+                max_message: 0,
+                used: None,
+                messages: None,
+                senders: Vec::new(),
+                receivers: Vec::new(),
+            },
         }
     }
 }
@@ -123,21 +163,55 @@ pub fn channel_text(o: &Object) -> String {
     let Some(c) = &o.channel else {
         return "-".into();
     };
-    let ep = |e: &Option<shmkit::channel::EndpointInfo>| match e {
-        Some(e) => format!("{} {}", e.pid, if e.alive { "alive" } else { "dead" }),
-        None => "none".into(),
+    let one = |e: &shmkit::channel::EndpointInfo| {
+        format!("{} {}", e.pid, if e.alive { "alive" } else { "dead" })
     };
-    let msgs = c
-        .messages
-        .map(|m| format!(" ({m} msgs)"))
-        .unwrap_or_default();
-    format!(
-        "fill {}/{} B{msgs}, sender {}, receiver {}",
-        c.used,
-        c.capacity,
-        ep(&c.sender),
-        ep(&c.receiver)
-    )
+    let opt = |e: &Option<shmkit::channel::EndpointInfo>| {
+        e.as_ref().map(one).unwrap_or_else(|| "none".into())
+    };
+    match c {
+        AnyInfo::Spsc(c) => {
+            let msgs = c
+                .messages
+                .map(|m| format!(" ({m} msgs)"))
+                .unwrap_or_default();
+            format!(
+                "fill {}/{} B{msgs}, sender {}, receiver {}",
+                c.used,
+                c.capacity,
+                opt(&c.sender),
+                opt(&c.receiver)
+            )
+        }
+        AnyInfo::Mpsc(m) => {
+            let used: u64 = m.lanes.iter().map(|l| l.used).sum();
+            let senders: Vec<String> = m
+                .lanes
+                .iter()
+                .filter_map(|l| l.producer.as_ref())
+                .map(one)
+                .collect();
+            format!(
+                "mpsc: fill {used}/{} B over {} lanes, senders [{}], receiver {}",
+                m.capacity,
+                m.lanes.len(),
+                senders.join(", "),
+                opt(&m.receiver)
+            )
+        }
+        AnyInfo::Broadcast(b) => {
+            let behind = b.subscribers.iter().map(|s| s.behind).max().unwrap_or(0);
+            format!(
+                "broadcast ({:?}): {} slots, {} published, publisher {}, {} subscribers (furthest {behind} behind)",
+                b.mode,
+                b.slots,
+                b.published,
+                opt(&b.publisher),
+                b.subscribers.len()
+            )
+        }
+        _ => "unknown channel kind".into(),
+    }
 }
 
 /// One object, for JSON.

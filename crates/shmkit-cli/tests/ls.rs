@@ -145,9 +145,13 @@ fn ls_and_info_show_a_channel_with_its_fill_level_and_endpoints() {
     assert_eq!(obj["channel"]["capacity"], capacity);
     assert_eq!(obj["channel"]["messages"], 2);
     assert!(obj["channel"]["used"].as_u64().unwrap() > 0);
+    assert_eq!(obj["channel"]["kind"], "spsc");
     // The sender has exited: its slot is empty or names a dead process.
-    let s = &obj["channel"]["sender"];
-    assert!(s.is_null() || s["alive"] == false, "{s}");
+    let s = &obj["channel"]["senders"];
+    assert!(
+        s.as_array().unwrap().iter().all(|e| e["alive"] == false),
+        "{s}"
+    );
 
     let table = run(&["ls", "--kind", "posix-shm"], None);
     let line = table
@@ -157,4 +161,27 @@ fn ls_and_info_show_a_channel_with_its_fill_level_and_endpoints() {
     assert!(line.contains(&format!("/{capacity} B (2 msgs)")), "{line}");
     let info = run(&["info", &format!("/{name}")], None);
     assert!(info.contains("channel  fill "), "{info}");
+
+    // The other kinds are described too.
+    for (kind, tag) in [("mpsc", "lsmp"), ("broadcast", "lsbc")] {
+        let other = format!("shmkit_test_{}_{tag}", std::process::id());
+        let _g = Gone(other.clone());
+        run(&["channel", "create", &other, "--kind", kind], None);
+        if kind == "mpsc" {
+            run(&["send", &other, "--timeout", "5s"], Some("x\ny\n"));
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&["ls", "--json", "--kind", "posix-shm"], None)).unwrap();
+        let obj = json["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == format!("/{other}"))
+            .expect("the channel is listed");
+        assert_eq!(obj["status"]["shmkit"], format!("channel-{kind}"));
+        assert_eq!(obj["channel"]["kind"], kind);
+        if kind == "mpsc" {
+            assert!(obj["channel"]["used"].as_u64().unwrap() > 0, "{obj}");
+        }
+    }
 }

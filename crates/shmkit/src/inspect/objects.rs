@@ -147,8 +147,8 @@ pub struct Object {
     pub dtime: Option<i64>,
     /// Derived status.
     pub status: Status,
-    /// For a shmkit channel: capacity, fill level and endpoints, read from its header.
-    pub channel: Option<crate::channel::ChannelInfo>,
+    /// For a shmkit channel of any kind: capacity, fill level and endpoints.
+    pub channel: Option<crate::channel::AnyInfo>,
 }
 
 impl Object {
@@ -253,7 +253,7 @@ fn is_channel(kind: crate::header::ObjectKind) -> bool {
 
 /// Maps a channel read-only and reads its description (positions, endpoints). A
 /// channel that cannot be read or validated is listed without one.
-fn describe_channel(path: &str, fname: &str) -> Option<crate::channel::ChannelInfo> {
+fn describe_channel(path: &str, fname: &str) -> Option<crate::channel::AnyInfo> {
     use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::open(
         path,
@@ -263,7 +263,7 @@ fn describe_channel(path: &str, fname: &str) -> Option<crate::channel::ChannelIn
     .ok()?;
     let size = usize::try_from(rustix::fs::fstat(&fd).ok()?.st_size).ok()?;
     let map = crate::posix::Mapping::new(fd, 0, size, false, true, format!("/{fname}")).ok()?;
-    crate::channel::describe(&map).ok()
+    crate::channel::describe_any(&map).ok()
 }
 
 fn peek_file(path: &str) -> Option<Header> {
