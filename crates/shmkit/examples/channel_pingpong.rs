@@ -182,7 +182,11 @@ fn pipe_round_trip() -> f64 {
 /// `n` messages of `len` bytes streamed one way with loans (the sequence number in
 /// the first 8 bytes, the rest written from a buffer); returns messages per second.
 fn stream(in_process: bool, name: &str, done: &str, len: usize, n: u64) -> f64 {
-    let side = Side::start(in_process, "sink", &[name.into(), done.into(), n.to_string()]);
+    let side = Side::start(
+        in_process,
+        "sink",
+        &[name.into(), done.into(), n.to_string()],
+    );
     let mut tx = Sender::open(name).unwrap();
     let mut fin = Receiver::open(done).unwrap();
     tx.set_spin(u32::MAX);
@@ -266,7 +270,8 @@ fn main() -> shmkit::Result<()> {
             let threads = k == 0;
             f.floor.push(cache_line_round_trip(threads, &e));
             f.rt.push(channel_round_trip(threads, &a, &b, u32::MAX, ROUND_TRIPS));
-            f.sleepy.push(channel_round_trip(threads, &a, &b, 0, SLEEPY_TRIPS));
+            f.sleepy
+                .push(channel_round_trip(threads, &a, &b, 0, SLEEPY_TRIPS));
             f.small.push(stream(threads, &c, &b, 64, STREAM));
             f.big.push(stream(threads, &d, &b, BIG, BIG_STREAM));
         }
@@ -281,7 +286,11 @@ fn main() -> shmkit::Result<()> {
     println!("pipe round trip (threads, sleeping):  {pipe:>8.1} ns");
     println!("memcpy of 64 KiB blocks:              {copy:>8.2} GB/s");
     for (k, f) in fig.into_iter().enumerate() {
-        let what = if k == 0 { "two threads" } else { "two processes" };
+        let what = if k == 0 {
+            "two threads"
+        } else {
+            "two processes"
+        };
         let floor = median(f.floor);
         let rt = median(f.rt);
         let sleepy = median(f.sleepy);

@@ -15,9 +15,9 @@
 //! a compiler barrier: no fence on the path of every message. Where the kernel lacks
 //! membarrier, both barriers are `SeqCst` fences. (A pair of processes where only one of
 //! them may use membarrier, say under different seccomp filters, can lose a wake-up; the
-//! sleeper then wakes after [`LIVENESS_SLICE`] and finds the message.) Under `cfg(loom)`
-//! both barriers are `SeqCst` fences, which is what the pair is equivalent to; loom
-//! cannot model membarrier itself.
+//! sleeper then wakes after [`LIVENESS_SLICE`] and finds the message.) The loom model
+//! below (`cfg(loom)`) represents the pair by two `SeqCst` fences, which is what it is
+//! equivalent to; loom cannot model membarrier itself.
 //!
 //! Sleeps last at most [`LIVENESS_SLICE`]; after a sleep that timed out the waiter
 //! checks whether its peer process still lives, so a dead peer is noticed within that

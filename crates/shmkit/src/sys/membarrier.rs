@@ -35,9 +35,6 @@ extern "C" fn forked_child() {
 }
 
 fn query() -> u8 {
-    if std::env::var_os("SHMKIT_EXPERIMENT_NO_MEMBARRIER").is_some() {
-        return UNSUPPORTED;
-    }
     let q = membarrier_query();
     if q.contains_command(MembarrierCommand::GlobalExpedited)
         && q.contains_command(MembarrierCommand::RegisterGlobalExpedited)
@@ -57,7 +54,9 @@ pub fn register() -> bool {
         // as a forked child of a threaded process requires; the function lives forever.
         // A failure (ENOMEM) leaves no handler: then a forked child could believe it is
         // registered, so give up on registration altogether.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(forked_child as unsafe extern "C" fn())) };
+        let rc = unsafe {
+            libc::pthread_atfork(None, None, Some(forked_child as unsafe extern "C" fn()))
+        };
         if rc != 0 {
             STATE.store(UNSUPPORTED, Ordering::Relaxed);
         }
