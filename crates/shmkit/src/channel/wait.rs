@@ -1,15 +1,15 @@
 //! Blocking: spin a little, then sleep on a futex word, without a system call or a
 //! locked instruction on the other side unless someone really sleeps.
 //!
-//! The waiter stores 1 into its sleep word, runs [`slow_barrier`], then re-checks its
+//! The waiter stores 1 into its sleep word, runs `slow_barrier`, then re-checks its
 //! condition; the other side publishes its record header or position (a Release
-//! store), runs [`fast_barrier`], then loads the sleep word (Dekker's pattern). The two
+//! store), runs `fast_barrier`, then loads the sleep word (Dekker's pattern). The two
 //! barriers order each side's store before its load, so at least one side sees the
 //! other's store: a wake-up is never lost, and a side that finds the word 0 makes no
 //! system call.
 //!
 //! The barrier is asymmetric: every endpoint registers its process with
-//! `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)` at open ([`register`]); the
+//! `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)` at open (`register`); the
 //! sleeping side then calls `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a
 //! full barrier on every CPU running the other side, and the publishing side keeps only
 //! a compiler barrier: no fence on the path of every message. Where the kernel lacks
