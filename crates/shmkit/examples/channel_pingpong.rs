@@ -223,6 +223,19 @@ fn memcpy_bandwidth() -> f64 {
     (n * BIG) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Removes the example's objects when dropped, also when a measurement panics.
+struct Objects(Vec<String>);
+
+impl Drop for Objects {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            if let Ok(name) = ShmName::new(n) {
+                let _ = PosixShm::unlink(&name);
+            }
+        }
+    }
+}
+
 fn make(name: &str, capacity: u64, max_message: u64) -> shmkit::Result<()> {
     channel::create(
         name,
@@ -256,6 +269,7 @@ fn main() -> shmkit::Result<()> {
         names("big"),
         names("line"),
     );
+    let _objects = Objects(vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()]);
     make(&a, 4096, 1024)?;
     make(&b, 4096, 1024)?;
     make(&c, 256 * 1024, 1024)?;
@@ -278,10 +292,6 @@ fn main() -> shmkit::Result<()> {
         pipe.push(pipe_round_trip());
         copy.push(memcpy_bandwidth());
     }
-    for n in [&a, &b, &c, &d] {
-        channel::remove(n)?;
-    }
-    PosixShm::unlink(&line)?;
     let (pipe, copy) = (median(pipe), median(copy) / 1e9);
     println!("pipe round trip (threads, sleeping):  {pipe:>8.1} ns");
     println!("memcpy of 64 KiB blocks:              {copy:>8.2} GB/s");
