@@ -97,3 +97,17 @@ pub fn global_expedited() -> bool {
     }
     membarrier(MembarrierCommand::GlobalExpedited).is_ok()
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_and_barrier_agree() {
+        let supported = query() == SUPPORTED;
+        assert_eq!(register(), supported);
+        assert_eq!(registered(), supported);
+        // Where the process could register, the barrier itself must work.
+        assert_eq!(global_expedited(), supported);
+    }
+}
