@@ -110,4 +110,31 @@ mod tests {
         // Where the process could register, the barrier itself must work.
         assert_eq!(global_expedited(), supported);
     }
+
+    #[test]
+    fn a_forked_child_is_not_registered() {
+        if !register() {
+            return;
+        }
+        // SAFETY: the child only loads an atomic and calls _exit, both
+        // async-signal-safe, as a forked child of a threaded process requires.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let code = if registered() { 1 } else { 0 };
+            // SAFETY: ends the child at once, without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked; `status` is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert!(libc::WIFEXITED(status), "child status {status}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "the child believed it was registered"
+        );
+        assert!(registered(), "the parent stays registered");
+    }
 }
