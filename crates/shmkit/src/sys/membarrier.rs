@@ -125,9 +125,32 @@ mod tests {
             // SAFETY: ends the child at once, without running the parent's destructors.
             unsafe { libc::_exit(code) };
         }
+        // The child exits at once; a deadline all the same, on its pidfd.
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid).expect("a child pid"),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .expect("pidfd_open");
+        let ts = rustix::time::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        let ready = rustix::event::poll(&mut fds, Some(&ts)).expect("poll on the pidfd");
+        if ready == 0 {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).expect("a child pid"),
+                rustix::process::Signal::KILL,
+            );
+        }
         let mut status = 0;
-        // SAFETY: waits for the child just forked; `status` is a valid out pointer.
+        // SAFETY: reaps the child just forked (exited, or killed above); `status` is a
+        // valid out pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(ready == 1, "the forked child did not exit within 10 s");
         assert_eq!(r, pid);
         assert!(libc::WIFEXITED(status), "child status {status}");
         assert_eq!(
