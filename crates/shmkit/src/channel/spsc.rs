@@ -5,8 +5,8 @@
 //! dead process: a restarted peer takes the dead one's place) and keeps its own position
 //! privately. Sending writes a record in place and publishes it with one Release store
 //! of its header word; receiving reads it and publishes its position with one Release
-//! store. Neither makes a system call or runs a fence unless the other side sleeps (see
-//! [`super::wait`]).
+//! store, then runs one fence before looking at the other side's sleep word. Neither
+//! makes a system call unless the other side sleeps (see [`super::wait`]).
 //!
 //! # Trust
 //!
@@ -156,7 +156,6 @@ impl Sender {
     /// of a dead sender is taken over.
     pub fn open(name: &str) -> Result<Sender> {
         let sh = Shared::open(name)?;
-        wait::register();
         let (me, watch) = claim(&sh, SENDER_OFFSET, "sender")?;
         let recovered = positions(&sh).and_then(|(head, tail)| {
             let h = ring::recover_head(&sh.g, head, tail, &sh)
@@ -410,7 +409,6 @@ impl Receiver {
     /// receiver's; a message it was reading but had not released is delivered again).
     pub fn open(name: &str) -> Result<Receiver> {
         let sh = Shared::open(name)?;
-        wait::register();
         let (me, mut watch) = claim(&sh, RECEIVER_OFFSET, "receiver")?;
         let tail = match positions(&sh) {
             Ok((_, tail)) => tail,

@@ -1,5 +1,5 @@
-//! Blocking: spin a little, then sleep on a futex word, without a system call or a
-//! locked instruction on the other side unless someone really sleeps.
+//! Blocking: spin a little, then sleep on a futex word, without a system call on the
+//! other side unless someone really sleeps.
 //!
 //! The waiter stores 1 into its sleep word, runs `slow_barrier`, then re-checks its
 //! condition; the other side publishes its record header or position (a Release
@@ -8,16 +8,15 @@
 //! other's store: a wake-up is never lost, and a side that finds the word 0 makes no
 //! system call.
 //!
-//! The barrier is asymmetric: every endpoint registers its process with
-//! `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)` at open (`register`); the
-//! sleeping side then calls `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a
-//! full barrier on every CPU running the other side, and the publishing side keeps only
-//! a compiler barrier: no fence on the path of every message. Where the kernel lacks
-//! membarrier, both barriers are `SeqCst` fences. (A pair of processes where only one of
-//! them may use membarrier, say under different seccomp filters, can lose a wake-up; the
-//! sleeper then wakes after [`LIVENESS_SLICE`] and finds the message.) The loom model
-//! below (`cfg(loom)`) represents the pair by two `SeqCst` fences, which is what it is
-//! equivalent to; loom cannot model membarrier itself.
+//! Both barriers are `SeqCst` fences. An asymmetric pair was measured too (the sleeping
+//! side calling `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` through
+//! [`crate::sys::membarrier`], the publishing side keeping only a compiler barrier):
+//! on the 2-core AMD EPYC VM this was developed on it made the spinning round trip and
+//! the 64-byte stream no faster (within noise) and a round trip with both sides asleep
+//! up to 9 µs slower (the kernel's IPIs; three paired runs), so the fences stay. On a machine where a fence per message costs more
+//! (bare metal, Intel), switching is a matter of these two functions plus registering
+//! each endpoint's process at open; the loom model below holds for both, since the
+//! pair is equivalent to two `SeqCst` fences (loom cannot model membarrier itself).
 //!
 //! Sleeps last at most [`LIVENESS_SLICE`]; after a sleep that timed out the waiter
 //! checks whether its peer process still lives, so a dead peer is noticed within that
@@ -28,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use super::ChannelError;
 use crate::sys::futex::{self, Wait};
-use crate::sys::membarrier;
 
 /// The longest sleep before the waiter checks that its peer lives.
 pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
@@ -47,38 +45,20 @@ pub(crate) enum Check {
     Liveness,
 }
 
-/// Registers this process for the asymmetric barrier; every endpoint calls it at open.
-/// Cheap after the first call.
-pub(crate) fn register() {
-    if !membarrier::registered() {
-        membarrier::register();
-    }
-}
-
 /// The publishing side's half of the barrier pair: between its publication (a Release
 /// store) and its load of the other side's sleep word.
 #[inline(always)]
 pub(crate) fn fast_barrier() {
-    if membarrier::registered() {
-        // SYNC: pairs with `slow_barrier`'s membarrier, which runs a full barrier on this
-        // CPU if this thread runs (or a context switch, itself a full barrier, if not):
-        // only the compiler must keep the store before the load.
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    } else {
-        // SYNC: pairs with the SeqCst fence (or membarrier) in `slow_barrier`.
-        std::sync::atomic::fence(Ordering::SeqCst);
-    }
+    // SYNC: pairs with the SeqCst fence in `slow_barrier` (store-buffering: of the two
+    // stores before the fences, one is seen by the other side's load after its fence).
+    std::sync::atomic::fence(Ordering::SeqCst);
 }
 
 /// The sleeping side's half: between its sleep-word store and its re-check.
-#[cold]
+#[inline]
 pub(crate) fn slow_barrier() {
-    if !membarrier::global_expedited() {
-        // SYNC: pairs with the SeqCst fence in `fast_barrier` (no membarrier here, so
-        // the other side has none either, unless it runs under another seccomp filter:
-        // see the module docs).
-        std::sync::atomic::fence(Ordering::SeqCst);
-    }
+    // SYNC: pairs with the SeqCst fence in `fast_barrier`.
+    std::sync::atomic::fence(Ordering::SeqCst);
 }
 
 /// Waits until `poll` returns a value or an error, or `deadline` passes.
