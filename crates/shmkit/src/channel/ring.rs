@@ -123,10 +123,10 @@ impl Producer {
         // Room for the record, the padding before it, and the next header slot.
         let need = pad + rec + RECORD_HEADER;
         if g.ring_size - (self.head - self.cached_tail) < need {
-            // SYNC: SeqCst (acquire) pairs with the SeqCst store of `tail` in
-            // Consumer::release: the consumer has finished reading the bytes it released.
-            // SeqCst also orders it against the sleep word (see `super::wait`).
-            let t = tail.load(Ordering::SeqCst);
+            // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
+            // and Consumer::peek: the consumer has finished reading the bytes it
+            // released. (The sleep word is ordered by `super::wait`'s barriers.)
+            let t = tail.load(Ordering::Acquire);
             if t > self.head || self.head - t > g.ring_size || t % 8 != 0 {
                 return Err(ChannelError::Corrupt(
                     "the receiver's position is out of range",
@@ -161,17 +161,17 @@ impl Producer {
         let next = r.pos + record_len(len);
         // The slot after the record reads as "nothing yet" before the record is visible.
         bytes.write_word(next & g.mask(), 0, Ordering::Relaxed);
-        // SYNC: SeqCst (release) pairs with the SeqCst header load in Consumer::peek: the
-        // payload and the zeroed next slot are visible to a consumer that sees this
-        // header. SeqCst also orders it before the sleep-word load in `wait::notify`.
-        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::SeqCst);
+        // SYNC: Release pairs with the Acquire header load in Consumer::peek: the payload
+        // and the zeroed next slot are visible to a consumer that sees this header.
+        // (The sleep-word load after it is ordered by `super::wait::notify`'s barrier.)
+        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::Release);
         if r.pos != r.start {
-            // SYNC: SeqCst (release) pairs with the SeqCst header load in Consumer::peek:
-            // the message at the ring's start is visible before the padding leading to it.
+            // SYNC: Release pairs with the Acquire header load in Consumer::peek: the
+            // message at the ring's start is visible before the padding leading to it.
             bytes.write_word(
                 r.start & g.mask(),
                 pad_word(r.pos - r.start),
-                Ordering::SeqCst,
+                Ordering::Release,
             );
         }
         self.head = next;
@@ -212,10 +212,10 @@ impl Consumer {
         // whole ring, which the producer never writes.
         for _ in 0..3 {
             let off = self.tail & g.mask();
-            // SYNC: SeqCst (acquire) pairs with the SeqCst header stores in
-            // Producer::commit, and orders this load after the sleep-word store in
-            // `wait::block_on`.
-            let w = bytes.read_word(off, Ordering::SeqCst);
+            // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+            // (A sleeping consumer's sleep-word store before it is ordered by
+            // `super::wait::block_on`'s barrier.)
+            let w = bytes.read_word(off, Ordering::Acquire);
             if w == 0 {
                 return Ok(None);
             }
@@ -226,9 +226,9 @@ impl Consumer {
                     return Err(ChannelError::Corrupt("a padding record has a wrong length"));
                 }
                 self.tail += pad;
-                // SYNC: SeqCst (release) pairs with the load of `tail` in
+                // SYNC: Release pairs with the Acquire load of `tail` in
                 // Producer::reserve.
-                tail_word.store(self.tail, Ordering::SeqCst);
+                tail_word.store(self.tail, Ordering::Release);
                 continue;
             }
             if tag != TAG_MSG {
@@ -258,7 +258,7 @@ impl Consumer {
         self.tail = p.next;
         // SYNC: Release pairs with the Acquire load of `tail` in Producer::reserve: our
         // reads of the payload happen before the producer reuses the bytes.
-        tail.store(self.tail, Ordering::SeqCst);
+        tail.store(self.tail, Ordering::Release);
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Each endpoint maps the object itself, claims its endpoint slot (free, or held by a
 //! dead process: a restarted peer takes the dead one's place) and keeps its own position
-//! privately. Sending writes a record in place and publishes the new position with one
-//! Release store; receiving reads it and publishes its position the same way. Neither
+//! privately. Sending writes a record in place and publishes it with one Release store
+//! of its header word; receiving reads it and publishes its position with one Release
+//! store, then runs one fence before looking at the other side's sleep word. Neither
 //! makes a system call unless the other side sleeps (see [`super::wait`]).
 //!
 //! # Trust

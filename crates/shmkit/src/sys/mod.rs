@@ -6,13 +6,15 @@
 //! calls: `mmap` (mmap/munmap and friends), `posix` (shm_open/shm_unlink on /dev/shm,
 //! fstat/fchmod/fchown/ftruncate/fallocate, memfd and seals, SCM_RIGHTS), `sysv`
 //! (shmget/shmat/shmdt/shmctl), `users` (user and group names), `proc` (thread ids and
-//! liveness), `sem` (System V semaphore sets), `psem` (POSIX named semaphores), `publish`
+//! liveness), `membarrier` (asymmetric barriers), `sem` (System V semaphore sets),
+//! `psem` (POSIX named semaphores), `publish`
 //! (renaming a laid-out object into place), `ipcinfo` (System V usage, limits, look-ups
 //! and removal for the inspection tools).
 #![allow(unsafe_code, clippy::disallowed_methods)]
 
 pub mod futex;
 pub mod ipcinfo;
+pub mod membarrier;
 pub mod mmap;
 pub mod posix;
 pub mod proc;
