@@ -48,6 +48,6 @@ pub fn main(plan_json: &str) -> Result<()> {
         affinity::pin(core)?;
     }
     let deadline = Instant::now() + Duration::from_millis(plan.timeout_ms);
-    let mut ep = transport::open_peer(&plan.spec)?;
+    let mut ep = transport::open_peer(&plan.spec, deadline)?;
     harness::follow(ep.as_mut(), &plan, deadline)
 }

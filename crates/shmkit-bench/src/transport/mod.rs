@@ -31,6 +31,7 @@ pub mod mq;
 #[allow(unsafe_code)]
 pub mod semaphore;
 pub mod shmkit_channel;
+pub mod shmkit_multi;
 pub mod signalled;
 
 /// One side of a transport: sends and receives whole messages of known size.
@@ -97,6 +98,18 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "shmkit-loan",
         about: "shmkit SPSC channels, zero-copy loans to send, default waiting",
+        waiting: Waiting::Blocks,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit-mpsc",
+        about: "shmkit MPSC channels (one producer lane each way), default waiting",
+        waiting: Waiting::Blocks,
+        handoff: false,
+    },
+    Kind {
+        name: "shmkit-broadcast",
+        about: "shmkit broadcast channels (backpressure, one subscriber each way), default waiting",
         waiting: Waiting::Blocks,
         handoff: false,
     },
@@ -194,6 +207,15 @@ pub enum PeerSpec {
         /// How it waits and sends.
         flavour: shmkit_channel::Flavour,
     },
+    /// shmkit MPSC or broadcast channels by name.
+    ShmkitMulti {
+        /// Channel the peer receives from (subscribes to).
+        rx: String,
+        /// Channel the peer sends to (publishes on).
+        tx: String,
+        /// Which kind of channel.
+        multi: shmkit_multi::Multi,
+    },
     /// Shared payload signalled by POSIX semaphores in an inherited memfd.
     PosixSem {
         /// The memfd's descriptor number in the peer.
@@ -271,6 +293,9 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
     if let Some(f) = shmkit_channel::Flavour::from_name(name) {
         return shmkit_channel::setup(max, f);
     }
+    if let Some(m) = shmkit_multi::Multi::from_name(name) {
+        return shmkit_multi::setup(max, m);
+    }
     match name {
         FLOOR => floor::setup(max),
         "pipe" => fds::setup_pipes(),
@@ -290,14 +315,17 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
     }
 }
 
-/// Builds the peer's endpoint from its spec.
-pub fn open_peer(spec: &PeerSpec) -> Result<Box<dyn Endpoint>> {
+/// Builds the peer's endpoint from its spec; a hand-shake it needs ends by `deadline`.
+pub fn open_peer(spec: &PeerSpec, deadline: Instant) -> Result<Box<dyn Endpoint>> {
     match spec {
         PeerSpec::Floor { fd, len } => floor::open(*fd, *len),
         PeerSpec::Fds { rx, tx, packet } => fds::open(*rx, *tx, *packet),
         PeerSpec::Mq { rx, tx, msgsize } => mq::open(rx, tx, *msgsize),
         PeerSpec::PosixSem { fd, len } => semaphore::open_posix(*fd, *len),
         PeerSpec::Shmkit { rx, tx, flavour } => shmkit_channel::open_peer(rx, tx, *flavour),
+        PeerSpec::ShmkitMulti { rx, tx, multi } => {
+            shmkit_multi::open_peer(rx, tx, *multi, deadline)
+        }
         PeerSpec::Signalled { fd, sem_id } => signalled::open(*fd, *sem_id),
         PeerSpec::Mailbox { rx, tx } => mailbox::open(rx, tx),
         #[cfg(feature = "iceoryx2")]

@@ -150,12 +150,17 @@ fn open(rx: &str, tx: &str, flavour: Flavour, owned: Vec<String>) -> Result<Chan
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// Creates both channels for messages of at most `max` bytes.
-pub fn setup(max: usize, flavour: Flavour) -> Result<Setup> {
+/// A fresh pair of object names `/shmkit_bench_<pid>_<n>_{a,b}`: (to the peer, to the
+/// leading side).
+pub fn names() -> (String, String) {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let base = format!("/shmkit_bench_{}_{n}", std::process::id());
-    let to_peer = format!("{base}_a");
-    let to_lead = format!("{base}_b");
+    (format!("{base}_a"), format!("{base}_b"))
+}
+
+/// Creates both channels for messages of at most `max` bytes.
+pub fn setup(max: usize, flavour: Flavour) -> Result<Setup> {
+    let (to_peer, to_lead) = names();
     // Room for eight of the largest messages (at least 256 KiB), so that streams have
     // many messages in flight; an 8 MiB ring for 1 MiB messages.
     let capacity = ((max as u64 + 8) * 8).max(256 << 10);
