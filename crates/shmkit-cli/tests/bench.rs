@@ -45,6 +45,8 @@ fn transports() -> Vec<String> {
         "shmkit",
         "shmkit-block",
         "shmkit-loan",
+        "shmkit-mpsc",
+        "shmkit-broadcast",
         "pipe",
         "unix-stream",
         "unix-seqpacket",
