@@ -47,6 +47,7 @@ fn transports() -> Vec<String> {
         "shmkit-loan",
         "shmkit-mpsc",
         "shmkit-broadcast",
+        "shmkit-broadcast-4",
         "pipe",
         "unix-stream",
         "unix-seqpacket",

@@ -114,6 +114,12 @@ pub const KINDS: &[Kind] = &[
         handoff: false,
     },
     Kind {
+        name: "shmkit-broadcast-4",
+        about: "shmkit broadcast channels (backpressure), four subscribers in the peer read each message, one answers back, default waiting",
+        waiting: Waiting::Blocks,
+        handoff: false,
+    },
+    Kind {
         name: "pipe",
         about: "two anonymous pipes",
         waiting: Waiting::Blocks,

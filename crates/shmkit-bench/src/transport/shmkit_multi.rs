@@ -2,7 +2,12 @@
 //!
 //! - `shmkit-mpsc`: an MPSC channel with one lane per direction, one producer each;
 //! - `shmkit-broadcast`: a broadcast channel per direction in
-//!   [`Mode::Backpressure`] with one subscriber slot, so nothing is overwritten.
+//!   [`Mode::Backpressure`] with one subscriber slot, so nothing is overwritten;
+//! - `shmkit-broadcast-4`: the same, but the channel to the peer has [`FAN_OUT`]
+//!   subscribers, all opened in the peer, which takes every message from each of them in
+//!   turn on its one thread (checking that each got the same sequence number) before it
+//!   answers on the channel back (one subscriber). Against `shmkit-broadcast` its round
+//!   trip shows what the extra subscribers cost the publisher and the readers.
 //!
 //! Both wait with the library's default spin budget (polls a while, then sleeps on a
 //! futex), like the `shmkit` SPSC transport. The MPSC receiver borrows each message in
@@ -30,6 +35,9 @@ use crate::{BenchError, Result};
 
 const SLICE: Duration = Duration::from_millis(100);
 
+/// How many subscribers the peer opens on the channel to it in `shmkit-broadcast-4`.
+pub const FAN_OUT: usize = 4;
+
 /// The message a broadcast peer publishes once it has subscribed.
 pub const READY: &[u8] = b"shmkit-bench ready";
 
@@ -40,6 +48,9 @@ pub enum Multi {
     Mpsc,
     /// Broadcast channels in Backpressure mode, one subscriber each.
     Broadcast,
+    /// Broadcast channels in Backpressure mode, [`FAN_OUT`] subscribers (all in the
+    /// peer) on the channel to the peer, one on the channel back.
+    BroadcastFan,
 }
 
 impl Multi {
@@ -48,6 +59,7 @@ impl Multi {
         match name {
             "shmkit-mpsc" => Some(Multi::Mpsc),
             "shmkit-broadcast" => Some(Multi::Broadcast),
+            "shmkit-broadcast-4" => Some(Multi::BroadcastFan),
             _ => None,
         }
     }
@@ -56,6 +68,20 @@ impl Multi {
         match self {
             Multi::Mpsc => "shmkit mpsc channel",
             Multi::Broadcast => "shmkit broadcast channel",
+            Multi::BroadcastFan => "shmkit broadcast channel (4 subscribers)",
+        }
+    }
+
+    /// Whether the channels are broadcast channels (the peer sends [`READY`]).
+    fn broadcast(self) -> bool {
+        matches!(self, Multi::Broadcast | Multi::BroadcastFan)
+    }
+
+    /// Subscriber slots on the channel to the peer.
+    fn subscribers_to_peer(self) -> u32 {
+        match self {
+            Multi::BroadcastFan => FAN_OUT as u32,
+            _ => 1,
         }
     }
 }
@@ -63,9 +89,12 @@ impl Multi {
 enum Ends {
     Mpsc(mpsc::Sender, mpsc::Receiver),
     Broadcast(broadcast::Publisher, broadcast::Subscriber),
+    /// The fan-out peer: one publisher back, [`FAN_OUT`] subscribers read in turn.
+    Fan(broadcast::Publisher, Vec<broadcast::Subscriber>),
 }
 
 struct MultiEnd {
+    multi: Multi,
     ends: Ends,
     /// The leading side has not yet seen the broadcast peer's [`READY`].
     await_ready: bool,
@@ -96,10 +125,7 @@ fn wrong_len(what: &str, got: usize, want: usize) -> BenchError {
 
 impl MultiEnd {
     fn what(&self) -> &'static str {
-        match self.ends {
-            Ends::Mpsc(..) => Multi::Mpsc.what(),
-            Ends::Broadcast(..) => Multi::Broadcast.what(),
-        }
+        self.multi.what()
     }
 
     /// Receives one message into `buf` (its length must match).
@@ -123,6 +149,7 @@ impl MultiEnd {
                     Ok(m) => return Err(wrong_len(what, m.len(), buf.len())),
                     Err(e) => Err(e),
                 },
+                Ends::Fan(_, subs) => return recv_fan(what, subs, buf, deadline),
             };
             match r {
                 Ok(()) => return Ok(()),
@@ -149,6 +176,55 @@ impl MultiEnd {
     }
 }
 
+/// The sequence number at the start of a message (as many of its first 8 bytes as
+/// there are, little-endian, as the harness writes it).
+fn seq(msg: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = msg.len().min(8);
+    b[..n].copy_from_slice(&msg[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// Receives one message on each of `subs` in turn: the first subscriber's copy goes to
+/// `buf` (its length must match), every other copy must be as long and carry the same
+/// sequence number.
+fn recv_fan(
+    what: &str,
+    subs: &mut [broadcast::Subscriber],
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<()> {
+    for (i, rx) in subs.iter_mut().enumerate() {
+        let m = loop {
+            match rx.recv_timeout(left(deadline)) {
+                Ok(m) => break m,
+                Err(ChannelError::Timeout) if !aborted() && Instant::now() < deadline => {}
+                Err(e) => {
+                    return Err(chan_err(
+                        what,
+                        &format!("receive on subscriber {i}"),
+                        e,
+                        deadline,
+                    ))
+                }
+            }
+        };
+        if m.len() != buf.len() {
+            return Err(wrong_len(what, m.len(), buf.len()));
+        }
+        if i == 0 {
+            buf.copy_from_slice(&m);
+        } else if seq(&m) != seq(buf) {
+            return Err(BenchError::Peer(format!(
+                "{what}: subscriber {i} got sequence number {} where subscriber 0 got {}",
+                seq(&m),
+                seq(buf)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Endpoint for MultiEnd {
     fn send(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
         self.ready(deadline)?;
@@ -156,7 +232,7 @@ impl Endpoint for MultiEnd {
         loop {
             let r = match &mut self.ends {
                 Ends::Mpsc(tx, _) => tx.send_timeout(msg, left(deadline)),
-                Ends::Broadcast(tx, _) => tx.send_timeout(msg, left(deadline)),
+                Ends::Broadcast(tx, _) | Ends::Fan(tx, _) => tx.send_timeout(msg, left(deadline)),
             };
             match r {
                 Ok(()) => return Ok(()),
@@ -185,7 +261,8 @@ fn shm_err(what: &str, step: &str, e: shmkit::Error) -> BenchError {
     BenchError::Peer(format!("{what}: {step}: {e}"))
 }
 
-/// Opens this side's ends: subscribes/receives on `rx` first, then sends on `tx`.
+/// Opens this side's ends: subscribes/receives on `rx` first, then sends on `tx`. The
+/// fan-out peer subscribes [`FAN_OUT`] times.
 fn open(rx: &str, tx: &str, multi: Multi, lead: bool, owned: Vec<String>) -> Result<MultiEnd> {
     let what = multi.what();
     let ends = match multi {
@@ -195,7 +272,19 @@ fn open(rx: &str, tx: &str, multi: Multi, lead: bool, owned: Vec<String>) -> Res
             let s = mpsc::Sender::open(tx).map_err(|e| shm_err(what, "opening the sender", e))?;
             Ends::Mpsc(s, r)
         }
-        Multi::Broadcast => {
+        Multi::BroadcastFan if !lead => {
+            let mut subs = Vec::with_capacity(FAN_OUT);
+            for i in 0..FAN_OUT {
+                subs.push(
+                    broadcast::Subscriber::open(rx)
+                        .map_err(|e| shm_err(what, &format!("subscribing ({i})"), e))?,
+                );
+            }
+            let s = broadcast::Publisher::open(tx)
+                .map_err(|e| shm_err(what, "opening the publisher", e))?;
+            Ends::Fan(s, subs)
+        }
+        Multi::Broadcast | Multi::BroadcastFan => {
             let r = broadcast::Subscriber::open(rx).map_err(|e| shm_err(what, "subscribing", e))?;
             let s = broadcast::Publisher::open(tx)
                 .map_err(|e| shm_err(what, "opening the publisher", e))?;
@@ -203,8 +292,9 @@ fn open(rx: &str, tx: &str, multi: Multi, lead: bool, owned: Vec<String>) -> Res
         }
     };
     Ok(MultiEnd {
+        multi,
         ends,
-        await_ready: lead && multi == Multi::Broadcast,
+        await_ready: lead && multi.broadcast(),
         owned,
     })
 }
@@ -217,17 +307,17 @@ pub fn setup(max: usize, multi: Multi) -> Result<Setup> {
     // slot) headers, at least 256 KiB; an 8 MiB ring for 1 MiB messages.
     let header = match multi {
         Multi::Mpsc => 8,
-        Multi::Broadcast => broadcast::SLOT_HEADER as u64,
+        Multi::Broadcast | Multi::BroadcastFan => broadcast::SLOT_HEADER as u64,
     };
     let max_ready = max.max(READY.len()) as u64;
     let capacity = ((max_ready + header) * 8).max(256 << 10);
-    let opts = channel::Options {
+    let opts = |subscribers: u32| channel::Options {
         capacity,
         max_message: max_ready,
         kind: match multi {
             Multi::Mpsc => channel::Kind::Mpsc { lanes: 1 },
-            Multi::Broadcast => channel::Kind::Broadcast {
-                subscribers: 1,
+            Multi::Broadcast | Multi::BroadcastFan => channel::Kind::Broadcast {
+                subscribers,
                 mode: Mode::Backpressure,
             },
         },
@@ -240,8 +330,8 @@ pub fn setup(max: usize, multi: Multi) -> Result<Setup> {
             crate::cleanup::forget_shm(n);
         }
     };
-    for name in [&to_peer, &to_lead] {
-        if let Err(e) = channel::create(name, &opts) {
+    for (name, subscribers) in [(&to_peer, multi.subscribers_to_peer()), (&to_lead, 1)] {
+        if let Err(e) = channel::create(name, &opts(subscribers)) {
             remove_all(&owned);
             return Err(shm_err(what, &format!("creating {name}"), e));
         }
@@ -269,7 +359,7 @@ pub fn setup(max: usize, multi: Multi) -> Result<Setup> {
 /// Opens the peer's ends (and, for broadcast, publishes [`READY`]).
 pub fn open_peer(rx: &str, tx: &str, multi: Multi, deadline: Instant) -> Result<Box<dyn Endpoint>> {
     let mut end = open(rx, tx, multi, false, Vec::new())?;
-    if multi == Multi::Broadcast {
+    if multi.broadcast() {
         end.send(READY, deadline)?;
     }
     Ok(Box::new(end))
