@@ -24,6 +24,10 @@
 //!   [`ChannelError::Corrupt`] (hot path) or [`crate::ErrorKind::Corrupt`] (open), never
 //!   undefined behaviour, a panic or a hang.
 //!
+//! - The channel lives in a POSIX object by default; [`create_sysv`],
+//!   [`Sender::open_sysv`] and [`Receiver::open_sysv`] put an SPSC channel in a System V
+//!   segment instead, named by its id.
+//!
 //! ```no_run
 //! # fn main() -> shmkit::Result<()> {
 //! use shmkit::channel::{self, Options, Receiver, Sender};
@@ -212,6 +216,45 @@ pub fn create(name: &str, opts: &Options) -> Result<()> {
     let object = crate::posix::ShmName::new(name)?.to_string();
     let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
     shared::Shared::create(name, g, opts.mode)
+}
+
+/// Creates an SPSC channel in a new System V segment with `key` (`IPC_CREAT |
+/// IPC_EXCL`, permission bits `opts.mode`; [`crate::sysv::Key::PRIVATE`] makes a segment
+/// found only by id) and returns the segment's id, for [`Sender::open_sysv`] and
+/// [`Receiver::open_sysv`]. Layout, validation and ring are those of the POSIX channel.
+/// Only [`Kind::Spsc`] is available this way. Remove it with [`remove_sysv`]: segments
+/// outlive processes.
+///
+/// ```
+/// # fn main() -> shmkit::Result<()> {
+/// use shmkit::channel::{self, Options, Receiver, Sender};
+/// use shmkit::sysv::Key;
+/// let id = channel::create_sysv(Key::PRIVATE, &Options::default())?;
+/// let mut tx = Sender::open_sysv(id)?;
+/// let mut rx = Receiver::open_sysv(id)?;
+/// tx.send(b"over System V").unwrap();
+/// assert_eq!(rx.recv().unwrap(), b"over System V");
+/// drop((tx, rx));
+/// channel::remove_sysv(id)?;
+/// # Ok(()) }
+/// ```
+pub fn create_sysv(key: crate::sysv::Key, opts: &Options) -> Result<i32> {
+    let object = crate::sys::sysv::key_object(key.raw());
+    if opts.kind != Kind::Spsc {
+        return Err(Error::invalid(
+            "create",
+            &object,
+            "only SPSC channels can live in a System V segment",
+        ));
+    }
+    let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
+    shared::Shared::create_sysv(key, g, opts.mode)
+}
+
+/// Removes the System V segment `id` holding a channel (`IPC_RMID`): processes that
+/// have it attached keep using it; the memory goes at the last detach.
+pub fn remove_sysv(id: i32) -> Result<()> {
+    crate::sysv::Segment::from_id(id)?.remove()
 }
 
 /// Removes the channel's name; processes that have it open keep using it.

@@ -1,11 +1,16 @@
 //! [`Shared`]: one process's mapping of a channel object, with typed access to the words
 //! of its header and to the ring's bytes.
 //!
+//! The object is a POSIX shared-memory object ([`Mapping`]) or a System V segment
+//! ([`Attachment`]); both are a [`Region`], and the ring code sees only the base pointer,
+//! cached at open, so the two backings run the same code at the same speed.
+//!
 //! The ring is reached through the mapping's raw pointer, without the per-access size
 //! check of [`Mapping`]'s copies (an fstat per message would defeat the channel's
 //! purpose); the object's size is checked once at open. A hostile process that later
 //! shrinks the object can still make this process fault with SIGBUS.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,13 +21,35 @@ use crate::error::{Error, Result};
 use crate::header::{self, ObjectKind};
 use crate::posix::{Access, CreateOptions, Mapping, PosixShm, ShmName};
 use crate::region::Region;
+use crate::sysv::{Attachment, Key, Segment};
 
 /// How long an opener waits for a creator that is still laying the object out.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What keeps a channel's bytes mapped in this process.
+enum Backing {
+    /// A POSIX shared-memory object.
+    Posix(Mapping),
+    /// A System V segment.
+    Sysv(Attachment),
+}
+
+impl Backing {
+    fn region(&self) -> &dyn Region {
+        match self {
+            Backing::Posix(m) => m,
+            Backing::Sysv(a) => a,
+        }
+    }
+}
+
 /// A mapped channel object.
 pub(crate) struct Shared {
-    map: Mapping,
+    /// The mapping's first byte (the mapping is page-aligned and lives as long as `map`).
+    base: NonNull<u8>,
+    /// Held only to keep the bytes mapped until drop.
+    #[allow(dead_code)]
+    map: Backing,
     /// The geometry validated at open.
     pub g: Geometry,
     /// `/name`, for errors.
@@ -59,15 +86,59 @@ impl Shared {
                 format!("{size} bytes is not the size of a channel"),
             ));
         }
-        let map = shm.map()?;
+        Shared::validate(Backing::Posix(shm.map()?), object)
+    }
+
+    /// Creates a System V segment with `key` ([`Key::PRIVATE`] allowed) holding a channel
+    /// of geometry `g`, exclusively, lays it out and publishes it; returns its id.
+    pub fn create_sysv(key: Key, g: Geometry, mode: u32) -> Result<i32> {
+        let object = crate::sys::sysv::key_object(key.raw());
+        let size = usize::try_from(g.total_size())
+            .map_err(|_| Error::invalid("create", &object, "the channel is too large"))?;
+        let seg = Segment::options().mode(mode).create(key, size)?;
+        let made = (|| {
+            let att = seg.attach()?;
+            layout::init(&att, g)?;
+            header::publish(&att)
+        })();
+        match made {
+            Ok(()) => Ok(seg.id()),
+            Err(e) => {
+                let _ = seg.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Attaches and validates the System V segment `id`.
+    pub fn open_sysv(id: i32) -> Result<Shared> {
+        let att = Segment::from_id(id)?.attach()?;
+        let object = att.object_name();
+        Shared::validate(Backing::Sysv(att), object)
+    }
+
+    /// Checks the size, waits for the creator, validates the layout and caches the base.
+    fn validate(map: Backing, object: String) -> Result<Shared> {
+        let region = map.region();
+        let size = region.len() as u64;
+        if size < RING_OFFSET as u64 || size > layout::MAX_RING + RING_OFFSET as u64 {
+            return Err(Error::corrupt(
+                "open",
+                &object,
+                format!("{size} bytes is not the size of a channel"),
+            ));
+        }
         let h = header::wait_ready(
-            &map,
+            region,
             ObjectKind::CHANNEL_SPSC,
             layout::LAYOUT_VERSION,
             READY_TIMEOUT,
         )?;
-        let g = layout::validate_config(&map, &h)?;
+        let g = layout::validate_config(region, &h)?;
+        let base = NonNull::new(region.as_ptr())
+            .ok_or_else(|| Error::corrupt("open", &object, "the mapping has no address"))?;
         Ok(Shared {
+            base,
             map,
             g,
             name: object,
@@ -85,7 +156,7 @@ impl Shared {
         // &self, hence than the mapping.
         #[allow(unsafe_code)]
         unsafe {
-            AtomicU64::from_ptr(self.map.as_ptr().add(off).cast())
+            AtomicU64::from_ptr(self.base.as_ptr().add(off).cast())
         }
     }
 
@@ -96,7 +167,7 @@ impl Shared {
         // SAFETY: as in word64, for a 4-aligned offset below RING_OFFSET.
         #[allow(unsafe_code)]
         unsafe {
-            AtomicU32::from_ptr(self.map.as_ptr().add(off).cast())
+            AtomicU32::from_ptr(self.base.as_ptr().add(off).cast())
         }
     }
 
@@ -118,9 +189,16 @@ impl Shared {
         // SAFETY: RING_OFFSET + off + len <= RING_OFFSET + ring_size <= mapping length
         // (checked at open), so the pointer stays inside the mapping.
         #[allow(unsafe_code)]
-        Some(unsafe { self.map.as_ptr().add(RING_OFFSET + off as usize) })
+        Some(unsafe { self.base.as_ptr().add(RING_OFFSET + off as usize) })
     }
 }
+
+// SAFETY: `base` points into `map`, which Shared owns and which is Send and Sync (both
+// backings are); all access through it is atomic or to slots this side owns by protocol,
+// exactly as through the backing itself.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
 
 impl RingBytes for Shared {
     #[inline]

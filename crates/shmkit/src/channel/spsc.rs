@@ -155,7 +155,27 @@ impl Sender {
     /// with [`ErrorKind::AlreadyExists`] while another live process holds it; the slot
     /// of a dead sender is taken over.
     pub fn open(name: &str) -> Result<Sender> {
-        let sh = Shared::open(name)?;
+        Sender::with(Shared::open(name)?)
+    }
+
+    /// Opens the channel in the System V segment `id` (made by
+    /// [`super::create_sysv`]) and claims its sender slot, as [`Sender::open`] does.
+    /// [`Sender::name`] is then `id N`.
+    ///
+    /// ```no_run
+    /// # fn main() -> shmkit::Result<()> {
+    /// use shmkit::channel::{self, Options, Sender};
+    /// let id = channel::create_sysv(shmkit::sysv::Key::PRIVATE, &Options::default())?;
+    /// let mut tx = Sender::open_sysv(id)?;
+    /// tx.send(b"hello").unwrap();
+    /// # drop(tx); channel::remove_sysv(id)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn open_sysv(id: i32) -> Result<Sender> {
+        Sender::with(Shared::open_sysv(id)?)
+    }
+
+    fn with(sh: Shared) -> Result<Sender> {
         let (me, watch) = claim(&sh, SENDER_OFFSET, "sender")?;
         let recovered = positions(&sh).and_then(|(head, tail)| {
             let h = ring::recover_head(&sh.g, head, tail, &sh)
@@ -408,7 +428,27 @@ impl Receiver {
     /// Opens the channel `name` and claims its receiver slot (taking over a dead
     /// receiver's; a message it was reading but had not released is delivered again).
     pub fn open(name: &str) -> Result<Receiver> {
-        let sh = Shared::open(name)?;
+        Receiver::with(Shared::open(name)?)
+    }
+
+    /// Opens the channel in the System V segment `id` (made by
+    /// [`super::create_sysv`]) and claims its receiver slot, as [`Receiver::open`] does.
+    ///
+    /// ```no_run
+    /// # fn main() -> shmkit::Result<()> {
+    /// use shmkit::channel::Receiver;
+    /// # let id = 0;
+    /// let mut rx = Receiver::open_sysv(id)?;
+    /// while let Ok(msg) = rx.recv() {
+    ///     println!("{}", String::from_utf8_lossy(&msg));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn open_sysv(id: i32) -> Result<Receiver> {
+        Receiver::with(Shared::open_sysv(id)?)
+    }
+
+    fn with(sh: Shared) -> Result<Receiver> {
         let (me, mut watch) = claim(&sh, RECEIVER_OFFSET, "receiver")?;
         let tail = match positions(&sh) {
             Ok((_, tail)) => tail,

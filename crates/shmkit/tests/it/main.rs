@@ -4,6 +4,7 @@
 
 mod channel;
 mod channel_multi;
+mod channel_sysv;
 mod inspect;
 mod posix;
 mod support;
