@@ -222,8 +222,10 @@ pub fn create(name: &str, opts: &Options) -> Result<()> {
 /// IPC_EXCL`, permission bits `opts.mode`; [`crate::sysv::Key::PRIVATE`] makes a segment
 /// found only by id) and returns the segment's id, for [`Sender::open_sysv`] and
 /// [`Receiver::open_sysv`]. Layout, validation and ring are those of the POSIX channel.
-/// Only [`Kind::Spsc`] is available this way. Remove it with [`remove_sysv`]: segments
-/// outlive processes.
+/// Only [`Kind::Spsc`] is available this way. System V applies no umask to `opts.mode`.
+/// Peers that know only the key find the id with
+/// [`crate::sysv::Segment::open`]`(key)?.id()`. Remove it with [`remove_sysv`]:
+/// segments outlive processes.
 ///
 /// ```
 /// # fn main() -> shmkit::Result<()> {
