@@ -59,12 +59,15 @@ pub fn forget_sysv_sem(id: i32) {
 
 /// Records the running peer's pid (0: none).
 pub fn set_peer(pid: u32) {
+    // SYNC: pairs with the swap in `cleanup`, which may run on the Ctrl-C thread; no
+    // other memory hangs on it, SeqCst only keeps the reasoning simple.
     PEER.store(pid as i32, Ordering::SeqCst);
 }
 
 /// Kills the running peer, if any, and unlinks every registered object. Safe to call
 /// from a Ctrl-C handler thread (the `ctrlc` crate runs handlers on a thread).
 pub fn cleanup() {
+    // SYNC: pairs with the store in `set_peer`.
     let pid = PEER.swap(0, Ordering::SeqCst);
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

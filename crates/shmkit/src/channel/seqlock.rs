@@ -210,6 +210,8 @@ mod loom_tests {
             let (m2, c2) = (m.clone(), cursor.clone());
             let publisher = loom::thread::spawn(move || {
                 for p in 0..3 {
+                    // SYNC: the model's cursor stands for the subscriber's cursor word;
+                    // SeqCst pairs with the subscriber's store below.
                     while p - c2.load(Ordering::SeqCst).min(p) >= 2 {
                         loom::thread::yield_now();
                     }
@@ -225,6 +227,7 @@ mod loom_tests {
                     Slot::Got(v) => {
                         assert_eq!(v, msg(p));
                         p += 1;
+                        // SYNC: pairs with the publisher's load of the cursor above.
                         cursor.store(p, Ordering::SeqCst);
                     }
                     Slot::Nothing => loom::thread::yield_now(),
