@@ -57,6 +57,9 @@ mod ring;
 mod seqlock;
 mod shared;
 mod spsc;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 pub mod wait;
 
 use std::fmt;

@@ -1,0 +1,467 @@
+//! Awaiting SPSC channel messages from a tokio runtime without blocking its workers.
+//!
+//! [`AsyncReceiver`] and [`AsyncSender`] wrap the blocking [`Receiver`] and [`Sender`].
+//! The channel's wake-ups are futexes in shared memory, which an async reactor cannot
+//! watch, so the wrappers do the simplest thing that never blocks a runtime worker:
+//!
+//! - **Fast path, no thread hop.** Every call first tries the non-blocking
+//!   [`Receiver::try_recv`] / [`Sender::try_send`] inline, on the calling task. When a
+//!   message is waiting (or there is room), the call completes on its first poll at the
+//!   cost of the plain `try_` call.
+//! - **Slow path, one blocking-pool thread per waiting endpoint.** Otherwise the
+//!   endpoint is moved into [`tokio::task::spawn_blocking`], which waits on the futex in
+//!   slices of [`SLICE`] and hands the endpoint back with the result. The waiting task
+//!   only awaits the join handle, so other tasks keep running, even on a
+//!   current-thread runtime. Each slow-path call costs a hand-off to the blocking pool
+//!   and back (a few microseconds, more when the pool has to start a thread) and holds
+//!   one blocking thread for as long as it waits; tokio caps that pool (512 threads by
+//!   default), so thousands of endpoints waiting at once are not what this is for.
+//! - **Cancellation.** Dropping a `recv`/`send` future while it waits does not lose the
+//!   endpoint or a message: the blocking wait notices within one [`SLICE`] and ends,
+//!   and the endpoint stays with the wrapper. A message that arrived meanwhile is
+//!   returned by the next `recv`; a send that completed meanwhile stays sent (the next
+//!   `send` does not repeat it), one that did not is dropped.
+//!
+//! Only available with the `tokio` cargo feature. The wrappers need a tokio runtime
+//! with the blocking pool (any runtime from `tokio::runtime::Builder` has one).
+//!
+//! ```no_run
+//! # async fn demo() -> shmkit::Result<()> {
+//! use shmkit::channel::{tokio::AsyncReceiver, Receiver};
+//! let mut rx = AsyncReceiver::new(Receiver::open("/jobs")?);
+//! while let Ok(msg) = rx.recv().await {
+//!     println!("{}", String::from_utf8_lossy(&msg));
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::tokio::task::JoinHandle;
+
+use super::{ChannelError, Receiver, Sender};
+
+/// How long one blocking wait lasts before it checks whether its future was dropped.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+/// An endpoint that is either here (idle) or inside a blocking task (in flight).
+struct Slot<E, R> {
+    idle: Option<E>,
+    pending: Option<Pending<E, R>>,
+}
+
+/// A blocking task that holds the endpoint, and the flag that tells it to give up.
+struct Pending<E, R> {
+    handle: JoinHandle<(E, Result<R, ChannelError>)>,
+    abandoned: Arc<AtomicBool>,
+}
+
+/// Sets the flag when the future owning it is dropped (completed or cancelled).
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        // Relaxed: the flag carries no data; the blocking task re-reads it each slice.
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl<E: Send + 'static, R: Send + 'static> Slot<E, R> {
+    fn new(endpoint: E) -> Self {
+        Slot {
+            idle: Some(endpoint),
+            pending: None,
+        }
+    }
+
+    /// Gets the endpoint back from a task left behind by a dropped future. Returns the
+    /// task's result if it must be reported (a message it received).
+    async fn settle(
+        &mut self,
+        keep: impl Fn(&Result<R, ChannelError>) -> bool,
+    ) -> Option<Result<R, ChannelError>> {
+        let pending = self.pending.take()?;
+        // Relaxed, see AbandonOnDrop; the result itself travels through the join handle,
+        // which synchronises.
+        pending.abandoned.store(true, Ordering::Relaxed);
+        match pending.handle.await {
+            Ok((endpoint, result)) => {
+                self.idle = Some(endpoint);
+                keep(&result).then_some(result)
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down and dropped the task with the endpoint.
+            Err(_) => None,
+        }
+    }
+
+    /// Runs `wait(endpoint, slice)` on the blocking pool until it gives something other
+    /// than `Timeout`, the deadline passes or the caller's future is dropped.
+    async fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        wait: impl Fn(&mut E, Duration) -> Result<R, ChannelError> + Send + 'static,
+    ) -> Result<R, ChannelError> {
+        let Some(mut endpoint) = self.idle.take() else {
+            return Err(ChannelError::Disconnected);
+        };
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&abandoned);
+        let handle = ::tokio::task::spawn_blocking(move || loop {
+            let slice = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(SLICE),
+                    _ => return (endpoint, Err(ChannelError::Timeout)),
+                },
+                None => SLICE,
+            };
+            match wait(&mut endpoint, slice) {
+                Err(ChannelError::Timeout) if !flag.load(Ordering::Relaxed) => continue,
+                result => return (endpoint, result),
+            }
+        });
+        self.pending = Some(Pending {
+            handle,
+            abandoned: Arc::clone(&abandoned),
+        });
+        let _guard = AbandonOnDrop(abandoned);
+        let pending = self.pending.as_mut().expect("just set");
+        let joined = (&mut pending.handle).await;
+        self.pending = None;
+        match joined {
+            Ok((endpoint, result)) => {
+                self.idle = Some(endpoint);
+                result
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(ChannelError::Disconnected),
+        }
+    }
+}
+
+/// An SPSC [`Receiver`] whose receives are awaited (see the [module docs](self) for the
+/// cost model).
+pub struct AsyncReceiver {
+    slot: Slot<Receiver, Vec<u8>>,
+}
+
+impl AsyncReceiver {
+    /// Wraps `receiver`.
+    pub fn new(receiver: Receiver) -> Self {
+        AsyncReceiver {
+            slot: Slot::new(receiver),
+        }
+    }
+
+    /// Gives the receiver back, waiting for a blocking wait left by a dropped future to
+    /// end first. `None` if the runtime dropped it while shutting down. A message such a
+    /// wait received is returned with it.
+    pub async fn into_inner(mut self) -> (Option<Receiver>, Option<Vec<u8>>) {
+        let kept = self.slot.settle(|r| r.is_ok()).await;
+        (self.slot.idle.take(), kept.and_then(|r| r.ok()))
+    }
+
+    /// Receives the next message, waiting as long as it takes. Errors as
+    /// [`Receiver::recv`]: `Disconnected`/`PeerDied` after the last message.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
+        self.recv_until(None).await
+    }
+
+    /// Like [`AsyncReceiver::recv`], but gives [`ChannelError::Timeout`] once `timeout`
+    /// has passed.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
+        self.recv_until(Instant::now().checked_add(timeout)).await
+    }
+
+    async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Vec<u8>, ChannelError> {
+        // A message (or the end) seen by a wait whose future was dropped comes first.
+        if let Some(result) = self
+            .slot
+            .settle(|r| !matches!(r, Err(ChannelError::Timeout)))
+            .await
+        {
+            return result;
+        }
+        let Some(rx) = self.slot.idle.as_mut() else {
+            return Err(ChannelError::Disconnected);
+        };
+        match rx.try_recv() {
+            Err(ChannelError::Empty) => {}
+            done => return done,
+        }
+        self.slot
+            .wait(deadline, |rx: &mut Receiver, slice| rx.recv_timeout(slice))
+            .await
+    }
+}
+
+impl std::fmt::Debug for AsyncReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncReceiver")
+            .field("receiver", &self.slot.idle)
+            .field("waiting", &self.slot.pending.is_some())
+            .finish()
+    }
+}
+
+/// An SPSC [`Sender`] whose sends are awaited (see the [module docs](self) for the cost
+/// model).
+pub struct AsyncSender {
+    slot: Slot<Sender, ()>,
+}
+
+impl AsyncSender {
+    /// Wraps `sender`.
+    pub fn new(sender: Sender) -> Self {
+        AsyncSender {
+            slot: Slot::new(sender),
+        }
+    }
+
+    /// Gives the sender back, waiting for a blocking wait left by a dropped future to
+    /// end first. `None` if the runtime dropped it while shutting down.
+    pub async fn into_inner(mut self) -> Option<Sender> {
+        self.slot.settle(|_| false).await;
+        self.slot.idle.take()
+    }
+
+    /// Sends `data`, waiting for room as long as it takes. Errors as [`Sender::send`]
+    /// (`TooLarge`, `Disconnected`, `PeerDied`). When the ring is full, `data` is copied
+    /// once so that a blocking-pool thread can finish the send.
+    pub async fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
+        self.send_until(data, None).await
+    }
+
+    /// Like [`AsyncSender::send`], but gives [`ChannelError::Timeout`] (and does not
+    /// send) once `timeout` has passed without room.
+    pub async fn send_timeout(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<(), ChannelError> {
+        self.send_until(data, Instant::now().checked_add(timeout))
+            .await
+    }
+
+    async fn send_until(
+        &mut self,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), ChannelError> {
+        // A send left by a dropped future either happened or was given up; neither is
+        // reported to this, unrelated, send.
+        self.slot.settle(|_| false).await;
+        let Some(tx) = self.slot.idle.as_mut() else {
+            return Err(ChannelError::Disconnected);
+        };
+        match tx.try_send(data) {
+            Err(ChannelError::Full) => {}
+            done => return done,
+        }
+        let owned = data.to_vec();
+        self.slot
+            .wait(deadline, move |tx: &mut Sender, slice| {
+                tx.send_timeout(&owned, slice)
+            })
+            .await
+    }
+}
+
+impl std::fmt::Debug for AsyncSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncSender")
+            .field("sender", &self.slot.idle)
+            .field("waiting", &self.slot.pending.is_some())
+            .finish()
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+    use crate::channel::{self, Options};
+    use std::sync::atomic::AtomicUsize;
+
+    /// Removes the channel it names on drop, even on panic.
+    struct Guard(String);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = channel::remove(&self.0);
+        }
+    }
+
+    fn new_channel(tag: &str) -> Guard {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("/shmkit_test_{}_{n}_tokio_{tag}", std::process::id());
+        let guard = Guard(name);
+        channel::create(
+            &guard.0,
+            &Options {
+                capacity: 4096,
+                max_message: 256,
+                ..Options::default()
+            },
+        )
+        .expect("create");
+        guard
+    }
+
+    fn current_thread() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+    }
+
+    fn multi_thread() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime")
+    }
+
+    /// Polls `fut` once and gives what it returned.
+    async fn poll_once<F: std::future::Future>(
+        mut fut: std::pin::Pin<&mut F>,
+    ) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+    }
+
+    fn message_from_std_thread(rt: ::tokio::runtime::Runtime) {
+        let ch = new_channel("std");
+        let mut rx = AsyncReceiver::new(Receiver::open(&ch.0).expect("rx"));
+        let mut tx = Sender::open(&ch.0).expect("tx");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            ready_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("go signal");
+            tx.send(b"from a thread").expect("send");
+        });
+        let got = rt.block_on(async {
+            let mut fut = std::pin::pin!(rx.recv_timeout(Duration::from_secs(10)));
+            // Pending: the receive is now waiting on the blocking pool; only then does
+            // the thread send.
+            assert!(poll_once(fut.as_mut()).await.is_pending());
+            ready_tx.send(()).expect("signal");
+            fut.await
+        });
+        thread.join().expect("thread");
+        assert_eq!(got.as_deref(), Ok(&b"from a thread"[..]));
+        // The sender (moved into the thread) is gone now.
+        assert_eq!(
+            rt.block_on(rx.recv_timeout(Duration::from_secs(10))),
+            Err(ChannelError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn tokio_recv_gets_a_message_sent_later_by_a_thread() {
+        message_from_std_thread(current_thread());
+        message_from_std_thread(multi_thread());
+    }
+
+    #[test]
+    fn tokio_recv_leaves_a_current_thread_runtime_free() {
+        let ch = new_channel("free");
+        let rt = current_thread();
+        let mut rx = AsyncReceiver::new(Receiver::open(&ch.0).expect("rx"));
+        let mut tx = AsyncSender::new(Sender::open(&ch.0).expect("tx"));
+        let got = rt.block_on(async {
+            // On a current-thread runtime this task can only run while the main future
+            // is suspended: if `recv` blocked the one worker thread, the message would
+            // never be sent and `recv` would time out.
+            let other = ::tokio::spawn(async move {
+                tx.send(b"from another task").await.expect("send");
+                tx
+            });
+            let got = rx.recv_timeout(Duration::from_secs(10)).await;
+            let tx = other.await.expect("other task");
+            drop(tx);
+            got
+        });
+        assert_eq!(got.as_deref(), Ok(&b"from another task"[..]));
+        assert_eq!(
+            rt.block_on(rx.recv_timeout(Duration::from_secs(10))),
+            Err(ChannelError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn tokio_recv_timeout_and_disconnect() {
+        for rt in [current_thread(), multi_thread()] {
+            let ch = new_channel("timeout");
+            let mut rx = AsyncReceiver::new(Receiver::open(&ch.0).expect("rx"));
+            let tx = Sender::open(&ch.0).expect("tx");
+            let start = Instant::now();
+            let got = rt.block_on(rx.recv_timeout(Duration::from_millis(120)));
+            assert_eq!(got, Err(ChannelError::Timeout));
+            assert!(start.elapsed() >= Duration::from_millis(120));
+            drop(tx);
+            let got = rt.block_on(rx.recv_timeout(Duration::from_secs(10)));
+            assert_eq!(got, Err(ChannelError::Disconnected));
+        }
+    }
+
+    #[test]
+    fn tokio_send_waits_for_room() {
+        let ch = new_channel("room");
+        let rt = multi_thread();
+        let mut rx = AsyncReceiver::new(Receiver::open(&ch.0).expect("rx"));
+        let mut tx = AsyncSender::new(Sender::open(&ch.0).expect("tx"));
+        rt.block_on(async {
+            // Fill the ring, then one more send must wait until the receiver drains.
+            let mut sent = 0usize;
+            while tx
+                .slot
+                .idle
+                .as_mut()
+                .expect("tx")
+                .try_send(&[7; 200])
+                .is_ok()
+            {
+                sent += 1;
+            }
+            assert!(sent > 0);
+            let more = ::tokio::spawn(async move {
+                tx.send(&[8; 200]).await.expect("send after room");
+            });
+            for _ in 0..sent {
+                assert_eq!(rx.recv().await.expect("recv"), vec![7; 200]);
+            }
+            assert_eq!(rx.recv().await.expect("recv"), vec![8; 200]);
+            more.await.expect("sender task");
+        });
+    }
+
+    #[test]
+    fn tokio_dropped_recv_keeps_the_endpoint_and_the_message() {
+        let ch = new_channel("dropped");
+        for rt in [current_thread(), multi_thread()] {
+            let mut rx = AsyncReceiver::new(Receiver::open(&ch.0).expect("rx"));
+            let mut tx = Sender::open(&ch.0).expect("tx");
+            rt.block_on(async {
+                {
+                    let mut fut = std::pin::pin!(rx.recv());
+                    assert!(poll_once(fut.as_mut()).await.is_pending());
+                } // dropped while its blocking wait holds the receiver
+                tx.send(b"after the drop").expect("send");
+                assert_eq!(
+                    rx.recv_timeout(Duration::from_secs(10)).await.as_deref(),
+                    Ok(&b"after the drop"[..])
+                );
+                drop(tx);
+                assert_eq!(
+                    rx.recv_timeout(Duration::from_secs(10)).await,
+                    Err(ChannelError::Disconnected)
+                );
+            });
+            let (back, extra) = rt.block_on(rx.into_inner());
+            assert!(back.is_some());
+            assert_eq!(extra, None);
+        }
+    }
+}
