@@ -317,26 +317,44 @@ pub fn list_from(src: &Sources) -> Snapshot {
     snap
 }
 
+impl Object {
+    /// A System V object with its ids, owner `[uid, gid, cuid, cgid]` and mode set.
+    fn sysv(kind: Kind, id: i32, key: i32, owner: [u32; 4], mode: u32) -> Object {
+        let mut o = Object::new(kind);
+        o.id = Some(id);
+        o.key = Some(key);
+        [o.uid, o.gid] = [owner[0], owner[1]];
+        o.cuid = Some(owner[2]);
+        o.cgid = Some(owner[3]);
+        o.mode = mode;
+        o
+    }
+}
+
+/// A System V time, where 0 means "never".
+fn ever(t: i64) -> Option<i64> {
+    Some(t).filter(|t| *t != 0)
+}
+
 fn sysv_objects(scan: &ProcScan, boot: Option<i64>, snap: &mut Snapshot) {
     match sysvipc::shm() {
         Ok(v) => {
             for e in v {
-                let mut o = Object::new(Kind::SysvShm);
-                o.id = Some(e.id);
-                o.key = Some(e.key);
-                o.uid = e.uid;
-                o.gid = e.gid;
-                o.cuid = Some(e.cuid);
-                o.cgid = Some(e.cgid);
-                o.mode = e.mode;
+                let mut o = Object::sysv(
+                    Kind::SysvShm,
+                    e.id,
+                    e.key,
+                    [e.uid, e.gid, e.cuid, e.cgid],
+                    e.mode,
+                );
                 o.size = e.size;
                 o.nattch = Some(e.nattch);
                 o.users = scan.users(&Target::SysvShm(e.id)).to_vec();
                 o.creator_pid = Some(e.cpid);
                 o.last_pids = vec![e.lpid];
                 o.ctime = Some(e.ctime);
-                o.atime = Some(e.atime).filter(|t| *t != 0);
-                o.dtime = Some(e.dtime).filter(|t| *t != 0);
+                o.atime = ever(e.atime);
+                o.dtime = ever(e.dtime);
                 let alive = creator_alive(e.cpid, Some(e.ctime), boot);
                 o.creator_alive = Some(alive);
                 o.status.dest = e.mode & MODE_DEST != 0;
@@ -351,17 +369,16 @@ fn sysv_objects(scan: &ProcScan, boot: Option<i64>, snap: &mut Snapshot) {
     match sysvipc::sem() {
         Ok(v) => {
             for e in v {
-                let mut o = Object::new(Kind::SysvSem);
-                o.id = Some(e.id);
-                o.key = Some(e.key);
-                o.uid = e.uid;
-                o.gid = e.gid;
-                o.cuid = Some(e.cuid);
-                o.cgid = Some(e.cgid);
-                o.mode = e.mode;
+                let mut o = Object::sysv(
+                    Kind::SysvSem,
+                    e.id,
+                    e.key,
+                    [e.uid, e.gid, e.cuid, e.cgid],
+                    e.mode,
+                );
                 o.size = e.nsems;
                 o.ctime = Some(e.ctime);
-                o.atime = Some(e.otime).filter(|t| *t != 0);
+                o.atime = ever(e.otime);
                 let pids: Vec<i32> = crate::sys::ipcinfo::sem_values(e.id, e.nsems as usize)
                     .map(|v| v.iter().map(|s| s.pid).collect())
                     .unwrap_or_default();
@@ -375,19 +392,18 @@ fn sysv_objects(scan: &ProcScan, boot: Option<i64>, snap: &mut Snapshot) {
     match sysvipc::msg() {
         Ok(v) => {
             for e in v {
-                let mut o = Object::new(Kind::SysvMsg);
-                o.id = Some(e.id);
-                o.key = Some(e.key);
-                o.uid = e.uid;
-                o.gid = e.gid;
-                o.cuid = Some(e.cuid);
-                o.cgid = Some(e.cgid);
-                o.mode = e.mode;
+                let mut o = Object::sysv(
+                    Kind::SysvMsg,
+                    e.id,
+                    e.key,
+                    [e.uid, e.gid, e.cuid, e.cgid],
+                    e.mode,
+                );
                 o.size = e.cbytes;
                 o.messages = Some(e.qnum);
                 o.ctime = Some(e.ctime);
-                o.atime = Some(e.stime).filter(|t| *t != 0);
-                o.dtime = Some(e.rtime).filter(|t| *t != 0);
+                o.atime = ever(e.stime);
+                o.dtime = ever(e.rtime);
                 o.last_pids = vec![e.lspid, e.lrpid];
                 o.status.orphaned = !o.last_pids.iter().any(|p| procs::alive(*p));
                 snap.objects.push(o);
