@@ -4,40 +4,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_shmkit");
+mod chan;
 
-static N: AtomicU32 = AtomicU32::new(0);
-
-/// A channel name of our own, removed on drop.
-struct Chan(String);
-
-impl Chan {
-    fn new(tag: &str) -> Chan {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        Chan(format!(
-            "/shmkit_test_{}_{}_cli_{tag}",
-            std::process::id(),
-            n
-        ))
-    }
-}
-
-impl Drop for Chan {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm{}", self.0));
-    }
-}
-
-fn shmkit(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmkit")
-}
+use chan::{shmkit, Chan, BIN};
 
 /// Collects a child's output on a thread, so that its pipes never fill up.
 struct Collect {
@@ -79,7 +50,7 @@ fn wait_output(child: Child, deadline: Duration) -> Output {
 
 #[test]
 fn create_info_rm_and_errors() {
-    let ch = Chan::new("info");
+    let ch = Chan::new("cli_info");
     let out = shmkit(&[
         "channel",
         "create",
@@ -117,7 +88,7 @@ fn create_info_rm_and_errors() {
 
 #[test]
 fn a_pipe_through_shared_memory_ends_with_exit_0() {
-    let ch = Chan::new("pipe");
+    let ch = Chan::new("cli_pipe");
     assert!(shmkit(&["channel", "create", &ch.0, "--capacity", "4K"])
         .status
         .success());
@@ -159,7 +130,7 @@ fn a_pipe_through_shared_memory_ends_with_exit_0() {
 
 #[test]
 fn frames_and_count() {
-    let ch = Chan::new("frames");
+    let ch = Chan::new("cli_frames");
     assert!(shmkit(&["channel", "create", &ch.0]).status.success());
     let mut send = Command::new(BIN)
         .args(["send", "--frames", &ch.0])
@@ -185,7 +156,7 @@ fn frames_and_count() {
 
 #[test]
 fn a_killed_sender_makes_recv_exit_1_after_every_message() {
-    let ch = Chan::new("kill");
+    let ch = Chan::new("cli_kill");
     assert!(shmkit(&["channel", "create", &ch.0]).status.success());
     let mut recv = Command::new(BIN)
         .args(["recv", &ch.0])

@@ -4,40 +4,11 @@
 
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_shmkit");
+mod chan;
 
-static N: AtomicU32 = AtomicU32::new(0);
-
-/// A channel name of our own, removed on drop.
-struct Chan(String);
-
-impl Chan {
-    fn new(tag: &str) -> Chan {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        Chan(format!(
-            "/shmkit_test_{}_{}_climulti_{tag}",
-            std::process::id(),
-            n
-        ))
-    }
-}
-
-impl Drop for Chan {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm{}", self.0));
-    }
-}
-
-fn shmkit(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmkit")
-}
+use chan::{shmkit, Chan, BIN};
 
 /// A child killed on drop, so that a failing test leaves none behind.
 struct Kid(Option<Child>);
@@ -96,7 +67,7 @@ fn lines(n: std::ops::Range<u32>) -> Vec<u8> {
 
 #[test]
 fn mpsc_from_the_shell() {
-    let ch = Chan::new("mpsc");
+    let ch = Chan::new("climulti_mpsc");
     let out = shmkit(&["channel", "create", &ch.0, "--kind", "mpsc", "--lanes", "3"]);
     assert!(out.status.success(), "{out:?}");
     let rx = Kid::spawn(&["recv", &ch.0, "--count", "300", "--timeout", "20s"], None);
@@ -130,7 +101,7 @@ fn mpsc_from_the_shell() {
 
 #[test]
 fn broadcast_from_the_shell() {
-    let ch = Chan::new("bc");
+    let ch = Chan::new("climulti_bc");
     let out = shmkit(&[
         "channel",
         "create",
@@ -168,7 +139,7 @@ fn broadcast_from_the_shell() {
 
 #[test]
 fn broadcast_overwrite_warns_with_the_missed_count() {
-    let ch = Chan::new("bcow");
+    let ch = Chan::new("climulti_bcow");
     let out = shmkit(&[
         "channel",
         "create",
@@ -215,7 +186,7 @@ fn broadcast_overwrite_warns_with_the_missed_count() {
 
 #[test]
 fn usage_errors_and_full_channels() {
-    let ch = Chan::new("usage");
+    let ch = Chan::new("climulti_usage");
     let o = shmkit(&["channel", "create", &ch.0, "--overwrite"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("shmkit: "));
