@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use super::liveness;
 use super::multi::{Obj, Watch};
 use super::seqlock;
-use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::{ChannelError, EndpointInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{self, ObjectKind, HEADER_SIZE};
@@ -465,18 +465,14 @@ impl Publisher {
         self.head - self.cached_min < self.ch.g.slots
     }
 
-    fn reserve(
-        &mut self,
-        len: usize,
-        deadline: Option<Option<Instant>>,
-    ) -> std::result::Result<(), ChannelError> {
+    fn reserve(&mut self, len: usize, patience: Patience) -> std::result::Result<(), ChannelError> {
         if len > self.ch.g.max_message as usize {
             return Err(ChannelError::TooLarge {
                 len,
                 max: self.ch.g.max_message as usize,
             });
         }
-        match deadline {
+        match patience.resolve() {
             None => self
                 .poll_room(Check::Normal)
                 .then_some(())
@@ -518,8 +514,8 @@ impl Publisher {
         }
     }
 
-    fn put(&mut self, data: &[u8], deadline: Option<Option<Instant>>) -> Result<(), ChannelError> {
-        self.reserve(data.len(), deadline)?;
+    fn put(&mut self, data: &[u8], patience: Patience) -> Result<(), ChannelError> {
+        self.reserve(data.len(), patience)?;
         self.begin();
         seqlock::write(&self.ch, self.head, data);
         self.finish(data.len() as u32);
@@ -528,17 +524,17 @@ impl Publisher {
 
     /// Publishes a copy of `data` if there is room now (always, in Overwrite mode).
     pub fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, None)
+        self.put(data, Patience::Now)
     }
 
     /// Publishes a copy of `data`, waiting for the slowest subscriber (Backpressure).
     pub fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, Some(None))
+        self.put(data, Patience::Forever)
     }
 
     /// Publishes a copy of `data`, waiting at most `timeout` for room.
     pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
-        self.put(data, Some(Some(Instant::now() + timeout)))
+        self.put(data, Patience::For(timeout))
     }
 
     /// Publishes a plain-old-data value (its bytes).
@@ -549,14 +545,14 @@ impl Publisher {
     /// Loans `len` bytes of the next message slot if there is room now: write in place,
     /// then [`PubLoan::commit`]. Dropping the loan publishes nothing.
     pub fn try_loan(&mut self, len: usize) -> Result<PubLoan<'_>, ChannelError> {
-        self.reserve(len, None)?;
+        self.reserve(len, Patience::Now)?;
         self.begin();
         Ok(PubLoan { tx: self, len })
     }
 
     /// Loans `len` bytes, waiting for room.
     pub fn loan(&mut self, len: usize) -> Result<PubLoan<'_>, ChannelError> {
-        self.reserve(len, Some(None))?;
+        self.reserve(len, Patience::Forever)?;
         self.begin();
         Ok(PubLoan { tx: self, len })
     }
@@ -567,7 +563,7 @@ impl Publisher {
         len: usize,
         timeout: Duration,
     ) -> Result<PubLoan<'_>, ChannelError> {
-        self.reserve(len, Some(Some(Instant::now() + timeout)))?;
+        self.reserve(len, Patience::For(timeout))?;
         self.begin();
         Ok(PubLoan { tx: self, len })
     }
@@ -796,8 +792,8 @@ impl Subscriber {
         }
     }
 
-    fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Vec<u8>, ChannelError> {
-        let Some(deadline) = deadline else {
+    fn next(&mut self, patience: Patience) -> Result<Vec<u8>, ChannelError> {
+        let Some(deadline) = patience.resolve() else {
             return self.poll(Check::Normal)?.ok_or(ChannelError::Empty);
         };
         for _ in 0..self.spin {
@@ -856,19 +852,19 @@ impl Subscriber {
     /// [`ChannelError::Lagged`]`(n)`: `n` messages were overwritten before this
     /// subscriber read them (Overwrite mode); the next call goes on after them.
     pub fn try_recv(&mut self) -> Result<Vec<u8>, ChannelError> {
-        self.next(None)
+        self.next(Patience::Now)
     }
 
     /// A copy of the next message, waiting for it. After the publisher has gone and
     /// every message was received: [`ChannelError::Disconnected`] or
     /// [`ChannelError::PeerDied`].
     pub fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
-        self.next(Some(None))
+        self.next(Patience::Forever)
     }
 
     /// A copy of the next message, waiting at most `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
-        self.next(Some(Some(Instant::now() + timeout)))
+        self.next(Patience::For(timeout))
     }
 
     /// The next message as a plain-old-data value, waiting for it.

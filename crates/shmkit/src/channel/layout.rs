@@ -122,6 +122,7 @@ pub const KIND_HEADER_SIZE: u32 = (RING_OFFSET - HEADER_SIZE) as u32;
 pub const EPOCH_DELTA: usize = 8;
 
 /// Bytes one record of `len` payload bytes takes in the ring.
+#[inline(always)]
 pub fn record_len(len: u32) -> u64 {
     RECORD_HEADER + (len as u64).div_ceil(8) * 8
 }
@@ -137,6 +138,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// `ring_size - 1`.
+    #[inline(always)]
     pub fn mask(&self) -> u64 {
         self.ring_size - 1
     }

@@ -52,7 +52,7 @@ use super::layout::{Geometry, RECORD_HEADER};
 use super::liveness;
 use super::multi::{Obj, RingView, Watch};
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
-use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::{ChannelError, EndpointInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{self, ObjectKind, HEADER_SIZE};
@@ -353,7 +353,7 @@ impl Sender {
     fn reserve(
         &mut self,
         len: usize,
-        deadline: Option<Option<Instant>>,
+        patience: Patience,
     ) -> std::result::Result<Reserved, ChannelError> {
         let Sender {
             ch,
@@ -363,7 +363,7 @@ impl Sender {
             spin,
             ..
         } = self;
-        match deadline {
+        match patience.resolve() {
             None => Self::poll_reserve(ch, *lane, p, watch, len, Check::Normal)?
                 .ok_or(ChannelError::Full),
             Some(deadline) => {
@@ -390,8 +390,8 @@ impl Sender {
         wait::notify(ch.obj.word32(RX_SLEEP_OFFSET));
     }
 
-    fn put(&mut self, data: &[u8], deadline: Option<Option<Instant>>) -> Result<(), ChannelError> {
-        let r = self.reserve(data.len(), deadline)?;
+    fn put(&mut self, data: &[u8], patience: Patience) -> Result<(), ChannelError> {
+        let r = self.reserve(data.len(), patience)?;
         self.ch.ring(self.lane).copy_in(r.payload_off, data);
         self.finish(&r, r.len);
         Ok(())
@@ -399,18 +399,18 @@ impl Sender {
 
     /// Sends a copy of `data` if there is room now.
     pub fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, None)
+        self.put(data, Patience::Now)
     }
 
     /// Sends a copy of `data`, waiting for room as long as the receiver lives (or has
     /// not come yet).
     pub fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, Some(None))
+        self.put(data, Patience::Forever)
     }
 
     /// Sends a copy of `data`, waiting at most `timeout` for room.
     pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
-        self.put(data, Some(Some(Instant::now() + timeout)))
+        self.put(data, Patience::For(timeout))
     }
 
     /// Sends a plain-old-data value (its bytes).
@@ -426,13 +426,13 @@ impl Sender {
     /// Loans `len` bytes of this sender's lane if there is room now: write in place,
     /// then [`SendLoan::commit`]. Dropping the loan sends nothing.
     pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, None)?;
+        let r = self.reserve(len, Patience::Now)?;
         Ok(SendLoan { tx: self, r })
     }
 
     /// Loans `len` bytes, waiting for room.
     pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, Some(None))?;
+        let r = self.reserve(len, Patience::Forever)?;
         Ok(SendLoan { tx: self, r })
     }
 
@@ -442,7 +442,7 @@ impl Sender {
         len: usize,
         timeout: Duration,
     ) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, Some(Some(Instant::now() + timeout)))?;
+        let r = self.reserve(len, Patience::For(timeout))?;
         Ok(SendLoan { tx: self, r })
     }
 }
@@ -658,10 +658,7 @@ impl Receiver {
         Ok(None)
     }
 
-    fn next_msg(
-        &mut self,
-        deadline: Option<Option<Instant>>,
-    ) -> Result<(usize, Peeked), ChannelError> {
+    fn next_msg(&mut self, patience: Patience) -> Result<(usize, Peeked), ChannelError> {
         let Receiver {
             ch,
             lanes,
@@ -670,7 +667,7 @@ impl Receiver {
             spin,
             ..
         } = self;
-        match deadline {
+        match patience.resolve() {
             None => {
                 Self::poll(ch, lanes, next, last_check, Check::Normal)?.ok_or(ChannelError::Empty)
             }
@@ -692,7 +689,7 @@ impl Receiver {
 
     /// The next message in place, if there is one now.
     pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
-        let x = self.next_msg(None)?;
+        let x = self.next_msg(Patience::Now)?;
         Ok(self.guard(x))
     }
 
@@ -700,13 +697,13 @@ impl Receiver {
     /// producer that died (after its committed messages); [`ChannelError::Disconnected`]
     /// when no producer is left and every message was received.
     pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
-        let x = self.next_msg(Some(None))?;
+        let x = self.next_msg(Patience::Forever)?;
         Ok(self.guard(x))
     }
 
     /// The next message in place, waiting at most `timeout`.
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, ChannelError> {
-        let x = self.next_msg(Some(Some(Instant::now() + timeout)))?;
+        let x = self.next_msg(Patience::For(timeout))?;
         Ok(self.guard(x))
     }
 

@@ -98,6 +98,46 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
+    /// The fast path of [`Producer::reserve`]: a reservation if the cached consumer
+    /// position already shows room, `None` otherwise (full, too large, or the cache is
+    /// stale: `reserve` sorts those out). Reads nothing from shared memory.
+    #[inline(always)]
+    pub fn reserve_cached(&self, g: &Geometry, len: usize) -> Option<Reserved> {
+        if len > g.max_message as usize {
+            return None;
+        }
+        let (pad, need) = self.needs(g, len as u32);
+        if g.ring_size - (self.head - self.cached_tail) < need {
+            return None;
+        }
+        Some(self.reservation(g, pad, len as u32))
+    }
+
+    /// The padding before a `len`-byte record at the current position, and the room it
+    /// needs: the padding, the record, and the next header slot.
+    #[inline(always)]
+    fn needs(&self, g: &Geometry, len: u32) -> (u64, u64) {
+        let rec = record_len(len);
+        let off = self.head & g.mask();
+        let pad = if off + rec > g.ring_size {
+            g.ring_size - off
+        } else {
+            0
+        };
+        (pad, pad + rec + RECORD_HEADER)
+    }
+
+    #[inline(always)]
+    fn reservation(&self, g: &Geometry, pad: u64, len: u32) -> Reserved {
+        let pos = self.head + pad;
+        Reserved {
+            start: self.head,
+            pos,
+            payload_off: (pos & g.mask()) + RECORD_HEADER,
+            len,
+        }
+    }
+
     /// Reserves room for a `len`-byte message, or `Ok(None)` if the ring is full.
     #[inline]
     pub fn reserve<C: Cursor + ?Sized>(
@@ -113,15 +153,7 @@ impl Producer {
             });
         }
         let len = len as u32;
-        let rec = record_len(len);
-        let off = self.head & g.mask();
-        let pad = if off + rec > g.ring_size {
-            g.ring_size - off
-        } else {
-            0
-        };
-        // Room for the record, the padding before it, and the next header slot.
-        let need = pad + rec + RECORD_HEADER;
+        let (pad, need) = self.needs(g, len);
         if g.ring_size - (self.head - self.cached_tail) < need {
             // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
             // and Consumer::peek: the consumer has finished reading the bytes it
@@ -137,18 +169,12 @@ impl Producer {
                 return Ok(None);
             }
         }
-        let pos = self.head + pad;
-        Ok(Some(Reserved {
-            start: self.head,
-            pos,
-            payload_off: (pos & g.mask()) + RECORD_HEADER,
-            len,
-        }))
+        Ok(Some(self.reservation(g, pad, len)))
     }
 
     /// Makes the first `len` bytes (at most the reserved length) of a reservation
     /// visible to the consumer.
-    #[inline]
+    #[inline(always)]
     pub fn commit<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
         &mut self,
         g: &Geometry,
@@ -199,9 +225,61 @@ pub(crate) struct Consumer {
 }
 
 impl Consumer {
-    /// The next message, `Ok(None)` if the ring is empty.
-    #[inline]
+    /// The fast path of [`Consumer::peek`]: the next record if it is a well-formed
+    /// message, `None` for anything else (nothing yet, padding, or garbage: `peek`
+    /// sorts those out). One load from shared memory.
+    #[inline(always)]
+    pub fn peek_msg<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> Option<Peeked> {
+        let off = self.tail & g.mask();
+        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+        let w = bytes.read_word(off, Ordering::Acquire);
+        self.parse_msg(g, off, w)
+    }
+
+    /// The message whose header word `w` sits at ring offset `off` (our position), if
+    /// it is a well-formed one.
+    #[inline(always)]
+    fn parse_msg(&self, g: &Geometry, off: u64, w: u64) -> Option<Peeked> {
+        let (len, tag) = (w as u32, (w >> 32) as u32);
+        if tag != TAG_MSG || len > g.max_message {
+            return None;
+        }
+        let rec = record_len(len);
+        if off + rec > g.ring_size {
+            return None;
+        }
+        Some(Peeked {
+            payload_off: off + RECORD_HEADER,
+            len,
+            next: self.tail + rec,
+        })
+    }
+
+    /// The next message, `Ok(None)` if the ring is empty. Empty and a plain message
+    /// are decided inline; padding and errors in [`Consumer::peek_slow`].
+    #[inline(always)]
     pub fn peek<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
+        &mut self,
+        g: &Geometry,
+        tail_word: &C,
+        bytes: &B,
+    ) -> Result<Option<Peeked>, ChannelError> {
+        let off = self.tail & g.mask();
+        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+        let w = bytes.read_word(off, Ordering::Acquire);
+        if w == 0 {
+            return Ok(None);
+        }
+        match self.parse_msg(g, off, w) {
+            Some(p) => Ok(Some(p)),
+            None => self.peek_slow(g, tail_word, bytes),
+        }
+    }
+
+    /// The next message, `Ok(None)` if the ring is empty: the whole decision, with
+    /// padding records and validation.
+    #[inline(never)]
+    pub fn peek_slow<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
         &mut self,
         g: &Geometry,
         tail_word: &C,
@@ -253,7 +331,7 @@ impl Consumer {
     }
 
     /// Gives the space of a peeked message back to the producer.
-    #[inline]
+    #[inline(always)]
     pub fn release<C: Cursor + ?Sized>(&mut self, tail: &C, p: &Peeked) {
         self.tail = p.next;
         // SYNC: Release pairs with the Acquire load of `tail` in Producer::reserve: our

@@ -180,7 +180,7 @@ impl Shared {
     }
 
     /// A pointer to `len` ring bytes at ring offset `off`, or `None` if out of range.
-    #[inline]
+    #[inline(always)]
     pub fn ring_ptr(&self, off: u64, len: usize) -> Option<*mut u8> {
         let end = off.checked_add(len as u64)?;
         if end > self.g.ring_size {
@@ -201,7 +201,7 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl RingBytes for Shared {
-    #[inline]
+    #[inline(always)]
     fn write_word(&self, off: u64, word: u64, order: Ordering) {
         if off % 8 != 0 {
             return;
@@ -214,7 +214,7 @@ impl RingBytes for Shared {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_word(&self, off: u64, order: Ordering) -> u64 {
         if off % 8 != 0 {
             return 0;

@@ -23,7 +23,7 @@ use super::layout::{self, RECEIVER_OFFSET, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SL
 use super::liveness::{self, Gone};
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
 use super::shared::Shared;
-use super::wait::{self, block_on, Check, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::ChannelError;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -234,12 +234,27 @@ impl Sender {
         }
     }
 
+    /// Room for `len` bytes: at once if the cached receiver position shows it (no
+    /// shared memory read, no call), else through [`Sender::reserve_slow`].
+    #[inline]
     fn reserve(
         &mut self,
         len: usize,
-        deadline: Option<Option<Instant>>,
+        patience: Patience,
     ) -> std::result::Result<Reserved, ChannelError> {
-        match deadline {
+        match self.p.reserve_cached(&self.sh.g, len) {
+            Some(r) => Ok(r),
+            None => self.reserve_slow(len, patience),
+        }
+    }
+
+    #[inline(never)]
+    fn reserve_slow(
+        &mut self,
+        len: usize,
+        patience: Patience,
+    ) -> std::result::Result<Reserved, ChannelError> {
+        match patience.resolve() {
             None => self
                 .poll_reserve(len, Check::Normal)?
                 .ok_or(ChannelError::Full),
@@ -268,8 +283,9 @@ impl Sender {
         }
     }
 
-    fn put(&mut self, data: &[u8], deadline: Option<Option<Instant>>) -> Result<(), ChannelError> {
-        let r = self.reserve(data.len(), deadline)?;
+    #[inline]
+    fn put(&mut self, data: &[u8], patience: Patience) -> Result<(), ChannelError> {
+        let r = self.reserve(data.len(), patience)?;
         if let Some(dst) = self.sh.ring_ptr(r.payload_off, data.len()) {
             // SAFETY: the reserved bytes lie inside the ring (ring_ptr checked) and belong
             // to the sender until commit; `data` is private memory, so no overlap.
@@ -282,7 +298,7 @@ impl Sender {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, r: &Reserved, len: u32) {
         self.p.commit(
             &self.sh.g,
@@ -295,55 +311,64 @@ impl Sender {
     }
 
     /// Sends a copy of `data` if there is room now.
+    #[inline]
     pub fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, None)
+        self.put(data, Patience::Now)
     }
 
     /// Sends a copy of `data`, waiting for room as long as the receiver lives (or has
     /// not come yet).
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
-        self.put(data, Some(None))
+        self.put(data, Patience::Forever)
     }
 
     /// Sends a copy of `data`, waiting at most `timeout` for room.
+    #[inline]
     pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
-        self.put(data, Some(Some(Instant::now() + timeout)))
+        self.put(data, Patience::For(timeout))
     }
 
     /// Sends a plain-old-data value (its bytes).
+    #[inline]
     pub fn send_value<T: bytemuck::NoUninit>(&mut self, value: &T) -> Result<(), ChannelError> {
         self.send(bytemuck::bytes_of(value))
     }
 
     /// Sends a plain-old-data value if there is room now.
+    #[inline]
     pub fn try_send_value<T: bytemuck::NoUninit>(&mut self, value: &T) -> Result<(), ChannelError> {
         self.try_send(bytemuck::bytes_of(value))
     }
 
+    #[inline]
     fn make_loan(&mut self, r: Reserved) -> SendLoan<'_> {
         SendLoan { tx: self, r }
     }
 
     /// Loans `len` bytes of the ring if there is room now: write in place, then
     /// [`SendLoan::commit`]. Dropping the loan sends nothing.
+    #[inline]
     pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, None)?;
+        let r = self.reserve(len, Patience::Now)?;
         Ok(self.make_loan(r))
     }
 
     /// Loans `len` bytes, waiting for room.
+    #[inline]
     pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, Some(None))?;
+        let r = self.reserve(len, Patience::Forever)?;
         Ok(self.make_loan(r))
     }
 
     /// Loans `len` bytes, waiting at most `timeout` for room.
+    #[inline]
     pub fn loan_timeout(
         &mut self,
         len: usize,
         timeout: Duration,
     ) -> Result<SendLoan<'_>, ChannelError> {
-        let r = self.reserve(len, Some(Some(Instant::now() + timeout)))?;
+        let r = self.reserve(len, Patience::For(timeout))?;
         Ok(self.make_loan(r))
     }
 
@@ -378,12 +403,14 @@ pub struct SendLoan<'a> {
 
 impl SendLoan<'_> {
     /// Sends the whole loaned length.
+    #[inline]
     pub fn commit(self) {
         let n = self.r.len;
         self.tx.finish(&self.r, n);
     }
 
     /// Sends only the first `len` bytes (at most the loaned length; more is clamped).
+    #[inline]
     pub fn commit_len(self, len: usize) {
         let n = len.min(self.r.len as usize) as u32;
         self.tx.finish(&self.r, n);
@@ -392,6 +419,7 @@ impl SendLoan<'_> {
 
 impl Deref for SendLoan<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         match self.tx.sh.ring_ptr(self.r.payload_off, self.r.len as usize) {
             // SAFETY: the reserved bytes are inside the ring and belong to this sender
@@ -405,6 +433,7 @@ impl Deref for SendLoan<'_> {
 }
 
 impl DerefMut for SendLoan<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         match self.tx.sh.ring_ptr(self.r.payload_off, self.r.len as usize) {
             // SAFETY: as in deref; &mut self makes this the only slice over the loan.
@@ -487,6 +516,7 @@ impl Receiver {
         &self.sh.name
     }
 
+    #[inline(always)]
     fn poll_peek(
         sh: &Shared,
         c: &mut Consumer,
@@ -511,11 +541,22 @@ impl Receiver {
         }
     }
 
-    fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Peeked, ChannelError> {
+    /// The next message: at once if its header is there (one shared load, no call),
+    /// else through [`Receiver::next_slow`].
+    #[inline]
+    fn next(&mut self, patience: Patience) -> Result<Peeked, ChannelError> {
+        match self.c.peek_msg(&self.sh.g, &self.sh) {
+            Some(p) => Ok(p),
+            None => self.next_slow(patience),
+        }
+    }
+
+    #[inline(never)]
+    fn next_slow(&mut self, patience: Patience) -> Result<Peeked, ChannelError> {
         let Receiver {
             sh, c, watch, spin, ..
         } = self;
-        match deadline {
+        match patience.resolve() {
             None => Self::poll_peek(sh, c, watch, Check::Normal)?.ok_or(ChannelError::Empty),
             Some(deadline) => {
                 if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
@@ -529,53 +570,62 @@ impl Receiver {
         }
     }
 
+    #[inline]
     fn guard(&mut self, p: Peeked) -> RecvGuard<'_> {
         RecvGuard { rx: self, p }
     }
 
     /// The next message in place, if there is one now.
+    #[inline]
     pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
-        let p = self.next(None)?;
+        let p = self.next(Patience::Now)?;
         Ok(self.guard(p))
     }
 
     /// The next message in place, waiting for it. After the sender has gone and every
     /// message it committed was received: [`ChannelError::Disconnected`] (it closed) or
     /// [`ChannelError::PeerDied`] (it died).
+    #[inline]
     pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
-        let p = self.next(Some(None))?;
+        let p = self.next(Patience::Forever)?;
         Ok(self.guard(p))
     }
 
     /// The next message in place, waiting at most `timeout`.
+    #[inline]
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, ChannelError> {
-        let p = self.next(Some(Some(Instant::now() + timeout)))?;
+        let p = self.next(Patience::For(timeout))?;
         Ok(self.guard(p))
     }
 
     /// A copy of the next message, if there is one now.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.try_recv_ref().map(|g| g.to_vec())
     }
 
     /// A copy of the next message, waiting for it.
+    #[inline]
     pub fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.recv_ref().map(|g| g.to_vec())
     }
 
     /// A copy of the next message, waiting at most `timeout`.
+    #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
         self.recv_ref_timeout(timeout).map(|g| g.to_vec())
     }
 
     /// The next message as a plain-old-data value, waiting for it. A message of another
     /// size is consumed and reported as [`ChannelError::WrongSize`].
+    #[inline]
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.recv_ref()?;
         guard_value(&g)
     }
 
     /// The next plain-old-data value, if there is one now.
+    #[inline]
     pub fn try_recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.try_recv_ref()?;
         guard_value(&g)
@@ -595,6 +645,7 @@ impl Receiver {
     }
 }
 
+#[inline]
 fn guard_value<T: bytemuck::AnyBitPattern>(g: &RecvGuard<'_>) -> Result<T, ChannelError> {
     if g.len() != std::mem::size_of::<T>() {
         return Err(ChannelError::WrongSize {
@@ -630,6 +681,7 @@ pub struct RecvGuard<'a> {
 
 impl Deref for RecvGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         match self.rx.sh.ring_ptr(self.p.payload_off, self.p.len as usize) {
             // SAFETY: the record was validated to lie inside the ring and inside the
@@ -643,6 +695,7 @@ impl Deref for RecvGuard<'_> {
 }
 
 impl Drop for RecvGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let sh = &self.rx.sh;
         self.rx.c.release(sh.word64(layout::TAIL_OFFSET), &self.p);

@@ -34,6 +34,31 @@ pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// The default number of polls before sleeping.
 pub const DEFAULT_SPIN: u32 = 2000;
 
+/// How long a call may wait. A timeout becomes a deadline only once the call has to
+/// wait, so a call that finds its message (or room) at once reads no clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// Do not wait (`try_` calls).
+    Now,
+    /// Wait as long as the peer lives.
+    Forever,
+    /// Wait at most this long.
+    For(Duration),
+}
+
+impl Patience {
+    /// `None` for [`Patience::Now`], else the deadline `block_on` takes (`None`: no
+    /// deadline; a timeout too large to add to the clock counts as none).
+    #[inline]
+    pub(crate) fn resolve(self) -> Option<Option<Instant>> {
+        match self {
+            Patience::Now => None,
+            Patience::Forever => Some(None),
+            Patience::For(d) => Some(Instant::now().checked_add(d)),
+        }
+    }
+}
+
 /// How much a poll should check besides the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Check {
