@@ -41,6 +41,7 @@ fn transports() -> Vec<String> {
         .collect();
     for must in [
         "floor",
+        "floor-pair",
         "shmkit-spin",
         "shmkit",
         "shmkit-block",

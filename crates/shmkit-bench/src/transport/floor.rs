@@ -1,4 +1,10 @@
-//! The floor: one cache line handed back and forth between two processes.
+//! The floors: the least shared memory can do, one cache line handed back and forth
+//! between two processes ([`FLOOR`](super::FLOOR)), and two lines each written by one
+//! side only ([`FLOOR_PAIR`](super::FLOOR_PAIR)), which is what any pair of one-way
+//! channels is built from. The second costs about two of the first on most machines: a
+//! line written by one core and read by the other has to be taken back by the writer
+//! before its next message (an invalidation), while a single line handed to and fro
+//! moves once each way.
 //!
 //! A memfd mapped by both processes holds a state word and, right after it, the
 //! payload. Small messages (up to 56 bytes) share the state word's cache line, so a
@@ -82,7 +88,13 @@ impl Floor {
 
     /// Spins until the state word holds `want`; `false` on abort or deadline.
     fn wait_for(&self, want: u64, deadline: Instant) -> bool {
-        let state = self.state();
+        spin_until(self.state(), want, deadline)
+    }
+}
+
+/// Spins until `word` holds `want`; `false` on abort or deadline.
+fn spin_until(state: &AtomicU64, want: u64, deadline: Instant) -> bool {
+    {
         let mut spins: u32 = 0;
         loop {
             // SYNC: Acquire pairs with the other side's Release store of `want`, so the
@@ -104,7 +116,9 @@ impl Floor {
             std::hint::spin_loop();
         }
     }
+}
 
+impl Floor {
     fn check(&self, len: usize) -> Result<()> {
         if len > self.room {
             return Err(BenchError::Usage(format!(
@@ -166,4 +180,143 @@ pub fn setup(max: usize) -> Result<Setup> {
 pub fn open(fd: RawFd, len: usize) -> Result<Box<dyn Endpoint>> {
     let map = SharedMap::open(fd, len)?;
     Ok(Box::new(Floor::new(map, FULL_FROM_PEER, FULL_FROM_LEAD)?))
+}
+
+/// Bytes from one side's block to the other's: two cache lines, so that the
+/// adjacent-line prefetcher does not pair them.
+const PAIR_STRIDE_MIN: usize = 128;
+/// A block: `sent` (messages this side published), `taken` (messages it consumed from
+/// the other side), then the payload.
+const PAIR_HEADER: usize = 16;
+
+/// One side of the pair floor: it writes only its own block and reads the other's.
+///
+/// ```text
+/// offset 0                         stride
+///        +------+-------+---------+------+-------+---------+
+///        | sent | taken | payload | sent | taken | payload |
+///        +------+-------+---------+------+-------+---------+
+///          leading side's block     peer's block
+/// ```
+///
+/// To send, a side waits until the other has taken everything it sent, copies the
+/// payload into its own block and stores `sent + 1`; to receive, it waits for the
+/// other's `sent` to pass its own `taken`, copies the payload out and stores
+/// `taken + 1`. Messages up to 48 bytes share the line of the counters.
+struct FloorPair {
+    _map: SharedMap,
+    mine: *mut u8,
+    theirs: *mut u8,
+    room: usize,
+    sent: u64,
+    taken: u64,
+}
+
+// SAFETY: the raw pointers point into `map`, which `FloorPair` owns and which may be
+// used from any thread.
+unsafe impl Send for FloorPair {}
+
+/// Block size for messages of up to `max` bytes.
+fn pair_stride(max: usize) -> usize {
+    (PAIR_HEADER + max).div_ceil(PAIR_STRIDE_MIN) * PAIR_STRIDE_MIN
+}
+
+impl FloorPair {
+    fn new(map: SharedMap, lead: bool) -> Result<FloorPair> {
+        let stride = map.len() / 2;
+        let small = || BenchError::Peer("floor-pair: mapping too small".into());
+        if stride < PAIR_STRIDE_MIN {
+            return Err(small());
+        }
+        let a = map.at(0, stride).ok_or_else(small)?;
+        let b = map.at(stride, stride).ok_or_else(small)?;
+        let (mine, theirs) = if lead { (a, b) } else { (b, a) };
+        Ok(FloorPair {
+            _map: map,
+            mine,
+            theirs,
+            room: stride - PAIR_HEADER,
+            sent: 0,
+            taken: 0,
+        })
+    }
+
+    /// Word `i` (0: sent, 1: taken) of our block (`mine`) or the other side's.
+    fn word(&self, mine: bool, i: usize) -> &AtomicU64 {
+        let block = if mine { self.mine } else { self.theirs };
+        // SAFETY: a block starts at a multiple of 128 bytes in a page-aligned mapping
+        // that `self._map` keeps alive as long as the returned reference, and every
+        // access to its counters from either process is atomic.
+        unsafe { &*block.add(8 * i).cast::<AtomicU64>() }
+    }
+
+    fn check(&self, len: usize) -> Result<()> {
+        if len > self.room {
+            return Err(BenchError::Usage(format!(
+                "floor-pair: {len} byte message larger than the {} byte block",
+                self.room
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Endpoint for FloorPair {
+    fn send(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
+        self.check(msg.len())?;
+        if !spin_until(self.word(false, 1), self.sent, deadline) {
+            return Err(wait_error(
+                "floor-pair: waiting for the last message to be taken",
+                deadline,
+            ));
+        }
+        // SAFETY: the destination lies inside our block (`check`), which only this side
+        // writes; the other side has taken the previous message, so it is not reading
+        // the payload; the source is a private buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(msg.as_ptr(), self.mine.add(PAIR_HEADER), msg.len())
+        };
+        self.sent += 1;
+        // SYNC: Release pairs with the receiver's Acquire load in `spin_until`,
+        // publishing the payload copied above.
+        self.word(true, 0).store(self.sent, Ordering::Release);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<()> {
+        self.check(buf.len())?;
+        if !spin_until(self.word(false, 0), self.taken + 1, deadline) {
+            return Err(wait_error("floor-pair: waiting for a message", deadline));
+        }
+        // SAFETY: the source lies inside the other block (`check`); its writer does not
+        // touch the payload again until we store `taken`; the destination is private.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.theirs.add(PAIR_HEADER), buf.as_mut_ptr(), buf.len())
+        };
+        self.taken += 1;
+        // SYNC: Release pairs with the sender's Acquire load in `spin_until`: our copy
+        // out is complete before it may overwrite the payload.
+        self.word(true, 1).store(self.taken, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Creates the pair floor's memfd and the leading side's endpoint.
+pub fn setup_pair(max: usize) -> Result<Setup> {
+    let (map, fd) = SharedMap::create("floor-pair", 2 * pair_stride(max))?;
+    let spec = PeerSpec::FloorPair {
+        fd: super::raw(&fd),
+        len: map.len(),
+    };
+    Ok(Setup {
+        local: Box::new(FloorPair::new(map, true)?),
+        peer: spec,
+        inherit: vec![fd],
+    })
+}
+
+/// Maps the inherited memfd in the peer.
+pub fn open_pair(fd: RawFd, len: usize) -> Result<Box<dyn Endpoint>> {
+    let map = SharedMap::open(fd, len)?;
+    Ok(Box::new(FloorPair::new(map, false)?))
 }

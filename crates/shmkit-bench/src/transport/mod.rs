@@ -68,12 +68,20 @@ pub struct Kind {
 
 /// The floor: one cache line handed back and forth through shared memory.
 pub const FLOOR: &str = "floor";
+/// The pair floor: two cache lines, each written by one side only.
+pub const FLOOR_PAIR: &str = "floor-pair";
 
 /// Every transport that runs between two processes, in report order.
 pub const KINDS: &[Kind] = &[
     Kind {
         name: FLOOR,
         about: "one shared cache line (state word + payload) handed back and forth, busy-polling",
+        waiting: Waiting::Spins,
+        handoff: false,
+    },
+    Kind {
+        name: FLOOR_PAIR,
+        about: "two cache lines, each written by one side only (what a pair of one-way channels is made of), busy-polling",
         waiting: Waiting::Spins,
         handoff: false,
     },
@@ -204,6 +212,13 @@ pub enum PeerSpec {
         /// Mapping length.
         len: usize,
     },
+    /// The pair floor: an inherited memfd of `len` bytes.
+    FloorPair {
+        /// The memfd's descriptor number in the peer.
+        fd: RawFd,
+        /// Mapping length.
+        len: usize,
+    },
     /// shmkit channels by name.
     Shmkit {
         /// Channel the peer receives from.
@@ -304,6 +319,7 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
     }
     match name {
         FLOOR => floor::setup(max),
+        FLOOR_PAIR => floor::setup_pair(max),
         "pipe" => fds::setup_pipes(),
         "unix-stream" => fds::setup_socketpair(false),
         "unix-seqpacket" => fds::setup_socketpair(true),
@@ -325,6 +341,7 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
 pub fn open_peer(spec: &PeerSpec, deadline: Instant) -> Result<Box<dyn Endpoint>> {
     match spec {
         PeerSpec::Floor { fd, len } => floor::open(*fd, *len),
+        PeerSpec::FloorPair { fd, len } => floor::open_pair(*fd, *len),
         PeerSpec::Fds { rx, tx, packet } => fds::open(*rx, *tx, *packet),
         PeerSpec::Mq { rx, tx, msgsize } => mq::open(rx, tx, *msgsize),
         PeerSpec::PosixSem { fd, len } => semaphore::open_posix(*fd, *len),

@@ -65,17 +65,11 @@ fn chan_err(what: &str, e: ChannelError, deadline: Instant) -> BenchError {
     }
 }
 
-fn left(deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .min(SLICE)
-}
-
 impl Endpoint for ChanEnd {
     fn send(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
         loop {
             let r = if self.loan {
-                match self.tx.loan_timeout(msg.len(), left(deadline)) {
+                match self.tx.loan_timeout(msg.len(), SLICE) {
                     Ok(mut l) => {
                         l.copy_from_slice(msg);
                         l.commit();
@@ -84,7 +78,7 @@ impl Endpoint for ChanEnd {
                     Err(e) => Err(e),
                 }
             } else {
-                self.tx.send_timeout(msg, left(deadline))
+                self.tx.send_timeout(msg, SLICE)
             };
             match r {
                 Ok(()) => return Ok(()),
@@ -96,7 +90,7 @@ impl Endpoint for ChanEnd {
 
     fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<()> {
         loop {
-            match self.rx.recv_ref_timeout(left(deadline)) {
+            match self.rx.recv_ref_timeout(SLICE) {
                 Ok(g) => {
                     if g.len() != buf.len() {
                         return Err(BenchError::Peer(format!(

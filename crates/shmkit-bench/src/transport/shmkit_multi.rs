@@ -102,12 +102,6 @@ struct MultiEnd {
     owned: Vec<String>,
 }
 
-fn left(deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .min(SLICE)
-}
-
 fn chan_err(what: &str, op: &str, e: ChannelError, deadline: Instant) -> BenchError {
     match e {
         ChannelError::Disconnected | ChannelError::PeerDied(_) | ChannelError::Timeout => {
@@ -133,7 +127,7 @@ impl MultiEnd {
         let what = self.what();
         loop {
             let r = match &mut self.ends {
-                Ends::Mpsc(_, rx) => match rx.recv_ref_timeout(left(deadline)) {
+                Ends::Mpsc(_, rx) => match rx.recv_ref_timeout(SLICE) {
                     Ok(g) if g.len() == buf.len() => {
                         buf.copy_from_slice(&g);
                         Ok(())
@@ -141,7 +135,7 @@ impl MultiEnd {
                     Ok(g) => return Err(wrong_len(what, g.len(), buf.len())),
                     Err(e) => Err(e),
                 },
-                Ends::Broadcast(_, rx) => match rx.recv_timeout(left(deadline)) {
+                Ends::Broadcast(_, rx) => match rx.recv_timeout(SLICE) {
                     Ok(m) if m.len() == buf.len() => {
                         buf.copy_from_slice(&m);
                         Ok(())
@@ -196,7 +190,7 @@ fn recv_fan(
 ) -> Result<()> {
     for (i, rx) in subs.iter_mut().enumerate() {
         let m = loop {
-            match rx.recv_timeout(left(deadline)) {
+            match rx.recv_timeout(SLICE) {
                 Ok(m) => break m,
                 Err(ChannelError::Timeout) if !aborted() && Instant::now() < deadline => {}
                 Err(e) => {
@@ -231,8 +225,8 @@ impl Endpoint for MultiEnd {
         let what = self.what();
         loop {
             let r = match &mut self.ends {
-                Ends::Mpsc(tx, _) => tx.send_timeout(msg, left(deadline)),
-                Ends::Broadcast(tx, _) | Ends::Fan(tx, _) => tx.send_timeout(msg, left(deadline)),
+                Ends::Mpsc(tx, _) => tx.send_timeout(msg, SLICE),
+                Ends::Broadcast(tx, _) | Ends::Fan(tx, _) => tx.send_timeout(msg, SLICE),
             };
             match r {
                 Ok(()) => return Ok(()),
