@@ -4,7 +4,8 @@
 //!
 //! 1. **Round trip** for each size: the leader sends a message carrying its sequence
 //!    number in the first 8 bytes, the peer checks it and sends the message back, the
-//!    leader checks the echo. One sample per round trip, after a warm-up.
+//!    leader checks the echo. One sample per round trip, after a warm-up, timed by
+//!    [`crate::clock::Stopwatch`] (the time-stamp counter where it is invariant).
 //! 2. **Stream** for each size: the leader sends `count` messages back to back, the peer
 //!    checks every sequence number and answers with one 8-byte acknowledgement holding
 //!    the count; the time from the first send to the acknowledgement gives the rate.
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Stopwatch;
 use crate::transport::{Endpoint, PeerSpec};
 use crate::{BenchError, Result};
 
@@ -98,19 +100,24 @@ pub fn lead(
         let mut reply = vec![0u8; size];
         let mut samples = Vec::with_capacity(count as usize);
         let total = plan.warmup + count;
+        let clock = Stopwatch::start();
         for i in 0..total {
             put_u64(&mut msg, 0, i);
-            let t0 = Instant::now();
+            let t0 = clock.ticks();
             ep.send(&msg, deadline)?;
             ep.recv(&mut reply, deadline)?;
-            let dt = t0.elapsed();
+            let dt = clock.ticks().wrapping_sub(t0);
             let got = get_u64(&reply, 0);
             if got != i {
                 return Err(mismatch("round trip", size, got, i));
             }
             if i >= plan.warmup {
-                samples.push(dt.as_nanos() as u64);
+                samples.push(dt);
             }
+        }
+        let scale = clock.ns_per_tick();
+        for s in &mut samples {
+            *s = (*s as f64 * scale).round() as u64;
         }
         out.round_trip.push((size, samples));
         tick();

@@ -15,13 +15,15 @@
 //! [`run`] returns a [`report::Report`], which renders as tables, Markdown, JSON and SVG.
 //!
 //! This crate holds the benchmark's unsafe code (the floor's mapping, message queues,
-//! inherited descriptors), so that the CLI can forbid it.
+//! inherited descriptors, the time-stamp counter), so that the CLI can forbid it.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("shmkit-bench supports Linux only.");
 
 pub mod affinity;
 pub mod cleanup;
+#[allow(unsafe_code)]
+pub mod clock;
 pub mod harness;
 #[allow(unsafe_code)]
 pub mod peer;

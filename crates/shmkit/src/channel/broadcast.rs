@@ -472,12 +472,12 @@ impl Publisher {
                 max: self.ch.g.max_message as usize,
             });
         }
-        match patience.resolve() {
+        match patience.waiting() {
             None => self
                 .poll_room(Check::Normal)
                 .then_some(())
                 .ok_or(ChannelError::Full),
-            Some(deadline) => {
+            Some(patience) => {
                 if self.poll_room(Check::Spin) {
                     return Ok(());
                 }
@@ -487,7 +487,7 @@ impl Publisher {
                 // SAFETY: `word` points into the mapping owned by self.ch, which lives
                 // for the whole call; only shared (atomic) access is made through it.
                 let word = unsafe { &*word };
-                block_on(word, spin, deadline, |how| {
+                block_on(word, spin, patience, |how| {
                     Ok(self.poll_room(how).then_some(()))
                 })
             }

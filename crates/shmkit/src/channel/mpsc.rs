@@ -363,15 +363,15 @@ impl Sender {
             spin,
             ..
         } = self;
-        match patience.resolve() {
+        match patience.waiting() {
             None => Self::poll_reserve(ch, *lane, p, watch, len, Check::Normal)?
                 .ok_or(ChannelError::Full),
-            Some(deadline) => {
+            Some(patience) => {
                 if let Some(r) = Self::poll_reserve(ch, *lane, p, watch, len, Check::Spin)? {
                     return Ok(r);
                 }
                 let word = ch.lane_word32(*lane, LANE_TX_SLEEP);
-                block_on(word, *spin, deadline, |how| {
+                block_on(word, *spin, patience, |how| {
                     Self::poll_reserve(ch, *lane, p, watch, len, how)
                 })
             }
@@ -667,16 +667,16 @@ impl Receiver {
             spin,
             ..
         } = self;
-        match patience.resolve() {
+        match patience.waiting() {
             None => {
                 Self::poll(ch, lanes, next, last_check, Check::Normal)?.ok_or(ChannelError::Empty)
             }
-            Some(deadline) => {
+            Some(patience) => {
                 if let Some(x) = Self::poll(ch, lanes, next, last_check, Check::Spin)? {
                     return Ok(x);
                 }
                 let word = ch.obj.word32(RX_SLEEP_OFFSET);
-                block_on(word, *spin, deadline, |how| {
+                block_on(word, *spin, patience, |how| {
                     Self::poll(ch, lanes, next, last_check, how)
                 })
             }

@@ -255,6 +255,15 @@ impl Consumer {
         })
     }
 
+    /// Whether the header word at our position is still 0 (nothing published yet): the
+    /// cheapest poll, for spinning.
+    #[inline(always)]
+    pub fn nothing_yet<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> bool {
+        // SYNC: Relaxed: only a hint to stop spinning; the record is then read through
+        // `peek`, whose Acquire load pairs with the producer's Release header store.
+        bytes.read_word(self.tail & g.mask(), Ordering::Relaxed) == 0
+    }
+
     /// The next message, `Ok(None)` if the ring is empty. Empty and a plain message
     /// are decided inline; padding and errors in [`Consumer::peek_slow`].
     #[inline(always)]

@@ -36,14 +36,28 @@ struct PeerWatch {
     epoch_at_open: u32,
     died: Option<u32>,
     last_check: Instant,
+    /// Normal polls since the clock was last read.
+    polls: u32,
 }
+
+/// Normal polls between two clock reads: an empty `try_recv` loop then costs one load
+/// per call, not a clock read.
+const POLLS_PER_CLOCK_READ: u32 = 64;
 
 impl PeerWatch {
     /// Whether the peer at `ep_off` has gone, looking as far as `how` says.
     fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check) -> Option<ChannelError> {
         let check = match how {
             Check::Spin => return None,
-            Check::Normal => self.last_check.elapsed() >= LIVENESS_SLICE,
+            Check::Normal => {
+                self.polls += 1;
+                if self.polls >= POLLS_PER_CLOCK_READ {
+                    self.polls = 0;
+                    self.last_check.elapsed() >= LIVENESS_SLICE
+                } else {
+                    false
+                }
+            }
             Check::Liveness => true,
         };
         if check {
@@ -97,6 +111,7 @@ fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, PeerWatch)> {
         epoch_at_open: ep.epoch.load(std::sync::atomic::Ordering::Relaxed),
         died: None,
         last_check: Instant::now(),
+        polls: 0,
     };
     Ok((me, watch))
 }
@@ -254,11 +269,11 @@ impl Sender {
         len: usize,
         patience: Patience,
     ) -> std::result::Result<Reserved, ChannelError> {
-        match patience.resolve() {
+        match patience.waiting() {
             None => self
                 .poll_reserve(len, Check::Normal)?
                 .ok_or(ChannelError::Full),
-            Some(deadline) => {
+            Some(patience) => {
                 if let Some(r) = self.poll_reserve(len, Check::Spin)? {
                     return Ok(r);
                 }
@@ -266,7 +281,7 @@ impl Sender {
                     sh, p, watch, spin, ..
                 } = self;
                 let word = sh.word32(TX_SLEEP_OFFSET);
-                block_on(word, *spin, deadline, |force| {
+                block_on(word, *spin, patience, |force| {
                     let tail = sh.word64(layout::TAIL_OFFSET);
                     if let Some(r) = p.reserve(&sh.g, tail, len)? {
                         return Ok(Some(r));
@@ -556,14 +571,28 @@ impl Receiver {
         let Receiver {
             sh, c, watch, spin, ..
         } = self;
-        match patience.resolve() {
+        match patience.waiting() {
             None => Self::poll_peek(sh, c, watch, Check::Normal)?.ok_or(ChannelError::Empty),
-            Some(deadline) => {
+            Some(patience) => {
+                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
+                    return Ok(p);
+                }
+                // Spin on the header word alone: one load per poll, so a message is
+                // seen as soon as its line arrives.
+                let mut left = if patience == Patience::For(Duration::ZERO) {
+                    0
+                } else {
+                    *spin
+                };
+                while left > 0 && c.nothing_yet(&sh.g, sh) {
+                    std::hint::spin_loop();
+                    left -= 1;
+                }
                 if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
                     return Ok(p);
                 }
                 let word = sh.word32(RX_SLEEP_OFFSET);
-                block_on(word, *spin, deadline, |force| {
+                block_on(word, 0, patience, |force| {
                     Self::poll_peek(sh, c, watch, force)
                 })
             }

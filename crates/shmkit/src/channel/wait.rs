@@ -47,8 +47,17 @@ pub(crate) enum Patience {
 }
 
 impl Patience {
-    /// `None` for [`Patience::Now`], else the deadline `block_on` takes (`None`: no
-    /// deadline; a timeout too large to add to the clock counts as none).
+    /// `None` for [`Patience::Now`], else itself: what [`block_on`] takes.
+    #[inline]
+    pub(crate) fn waiting(self) -> Option<Patience> {
+        match self {
+            Patience::Now => None,
+            p => Some(p),
+        }
+    }
+
+    /// `None` for [`Patience::Now`], else the deadline (`None`: no deadline; a timeout
+    /// too large to add to the clock counts as none), reading the clock now.
     #[inline]
     pub(crate) fn resolve(self) -> Option<Option<Instant>> {
         match self {
@@ -86,13 +95,20 @@ pub(crate) fn slow_barrier() {
     std::sync::atomic::fence(Ordering::SeqCst);
 }
 
-/// Waits until `poll` returns a value or an error, or `deadline` passes.
+/// Waits until `poll` returns a value or an error, or the time `patience` allows
+/// passes. A timeout counts from the end of the spin phase, which is bounded by `spin`
+/// polls: the clock is read only by a call that goes on to sleep. A zero timeout does
+/// not spin.
 pub(crate) fn block_on<T>(
     sleep_word: &AtomicU32,
     spin: u32,
-    deadline: Option<Instant>,
+    patience: Patience,
     mut poll: impl FnMut(Check) -> Result<Option<T>, ChannelError>,
 ) -> Result<T, ChannelError> {
+    let spin = match patience {
+        Patience::Now | Patience::For(Duration::ZERO) => 0,
+        _ => spin,
+    };
     for _ in 0..spin {
         if let Some(v) = poll(Check::Spin)? {
             return Ok(v);
@@ -103,6 +119,11 @@ pub(crate) fn block_on<T>(
     // Check::Normal instead (no /proc read) made a round trip with both sides asleep
     // 2 to 3.5 times slower, as the read delays the sleep long enough for most replies to
     // arrive before it; the read is not on the wake-up path either way.
+    let deadline = match patience {
+        Patience::For(d) => Instant::now().checked_add(d),
+        Patience::Now => Some(Instant::now()),
+        Patience::Forever => None,
+    };
     let mut check = Check::Liveness;
     loop {
         if let Some(v) = poll(check)? {
