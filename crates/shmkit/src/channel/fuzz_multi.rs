@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::layout::Geometry;
+use super::layout::{Geometry, RECORD_ALIGN};
 use super::ring::{Consumer, RingBytes};
 use super::seqlock::{self, SlotMem};
 use super::{broadcast, mpsc};
@@ -134,6 +134,7 @@ pub fn check_mpsc_bytes(data: &[u8]) {
         ring: Geometry {
             ring_size: 128,
             max_message: 32,
+            stamp_key: super::fuzz::SEED_KEY,
         },
         lanes: 3,
     };
@@ -149,7 +150,7 @@ pub fn check_mpsc_bytes(data: &[u8]) {
     for lane in 0..g.lanes as usize {
         let base = g.lane(lane);
         let tail = heap.u64_at(base + mpsc::LANE_TAIL);
-        if tail % 8 != 0 || tail > u64::MAX / 2 {
+        if tail % RECORD_ALIGN != 0 || tail > u64::MAX / 2 {
             continue;
         }
         let ring = LaneRing {

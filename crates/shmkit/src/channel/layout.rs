@@ -4,6 +4,7 @@
 //! offset  size  line         contents
 //!      0    64  common       shmkit::header (kind CHANNEL_SPSC, version LAYOUT_VERSION)
 //!     64    64  config       ring_size u64 | max_message u32 | flags u32 | ring_offset u64
+//!                            | stamp_key u64 | zero
 //!    128   128  producer     head: AtomicU64, bytes ever committed (written by the sender)
 //!    256   128  consumer     tail: AtomicU64, bytes ever released (written by the receiver)
 //!    384   128  rx wait      rx_sleep: AtomicU32, 1 while the receiver sleeps on it (futex)
@@ -11,7 +12,7 @@
 //!    640   128  endpoints    sender owner u64 | sender epoch u32 | pad
 //!                            receiver owner u64 | receiver epoch u32 | pad
 //!    768   256  reserved     zero
-//!   1024  ring  ring         records, 8-byte aligned, ring_size a power of two
+//!   1024  ring  ring         records, 16-byte aligned, ring_size a power of two
 //! ```
 //!
 //! Producer and consumer positions sit on separate 128-byte blocks (two cache lines, so
@@ -19,15 +20,21 @@
 //! are written only by a side that goes to sleep: in steady streaming each side reads
 //! the other's sleep word from its own cache.
 //!
-//! A record in the ring is an 8-byte word (low 32 bits: payload length, high 32 bits:
-//! tag [`TAG_MSG`] or [`TAG_PAD`]) followed by the payload, padded to a multiple of 8.
-//! Records never wrap: when one does not fit before the end of the ring, a padding record
-//! fills the rest and the message starts at offset 0. Positions are byte counts that
-//! only grow; `position & (ring_size - 1)` is the offset in the ring. The header word
-//! publishes its record: the sender zeroes the slot after the record, writes the
-//! payload, then stores the header (a padding record's header last of all); a header
-//! word of 0 at the receiver's position means "nothing yet". `head` is stored after
-//! each commit for inspection and for a sender that takes over from a dead one.
+//! A record in the ring is a 16-byte header followed by the payload, padded to a
+//! multiple of 16 (so a record of an 8- or 16-byte message never straddles two cache
+//! lines: measured, 24-byte records made an 8-byte round trip 15% slower). The
+//! header's first word is the record's stamp,
+//! `((position >> 3) ^ stamp_key) * 0x9e3779b97f4a7c15` (wrapping), its second the
+//! kind and length (low 32 bits: payload length, high 32 bits: tag [`TAG_MSG`] or
+//! [`TAG_PAD`]). Records never wrap: when one does not fit before the end of the ring,
+//! a padding record fills the rest and the message starts at offset 0. Positions are byte
+//! counts that only grow; `position & (ring_size - 1)` is the offset in the ring. The
+//! stamp publishes its record: the sender writes the payload and the kind-and-length
+//! word, then stores the stamp (a padding record's last of all); any other value at
+//! the receiver's position means "nothing yet". `stamp_key` is random, chosen at
+//! creation, with its top bit set (so no stamp is 0). `head` is stored after each
+//! commit for inspection, for a sender that takes over from a dead one, and for the
+//! receiver's check that a record `head` covers has its stamp.
 //!
 //! An endpoint's owner word is `pid << 32 | (start time in clock ticks & 0xffff_ffff)`
 //! of the process holding it, or 0 when free; its epoch counts the claims.
@@ -37,7 +44,8 @@ use crate::header::{self, ObjectKind, HEADER_SIZE};
 use crate::region::{Region, RegionExt};
 
 /// The version of this layout, checked at open.
-pub const LAYOUT_VERSION: u16 = 1;
+/// 2: records are published by a stamp (1: by a header word after a zeroed slot).
+pub const LAYOUT_VERSION: u16 = 2;
 
 /// Offset of the config block.
 pub const CONFIG_OFFSET: usize = HEADER_SIZE;
@@ -61,7 +69,9 @@ pub const TAG_MSG: u32 = u32::from_le_bytes(*b"MSG\0");
 /// Tag of a padding record ("PAD\0").
 pub const TAG_PAD: u32 = u32::from_le_bytes(*b"PAD\0");
 /// Bytes of a record header.
-pub const RECORD_HEADER: u64 = 8;
+pub const RECORD_HEADER: u64 = 16;
+/// Records start and end at multiples of this many bytes.
+pub const RECORD_ALIGN: u64 = 16;
 
 /// Smallest ring.
 pub const MIN_RING: u64 = 64;
@@ -80,8 +90,10 @@ pub struct Config {
     pub flags: u32,
     /// Offset of the ring in the object ([`RING_OFFSET`]).
     pub ring_offset: u64,
+    /// The key of the record stamps (top bit set).
+    pub stamp_key: u64,
     /// Zero.
-    pub reserved: [u64; 5],
+    pub reserved: [u64; 4],
 }
 
 /// The whole channel header (after the common one), for the size asserts.
@@ -124,7 +136,7 @@ pub const EPOCH_DELTA: usize = 8;
 /// Bytes one record of `len` payload bytes takes in the ring.
 #[inline(always)]
 pub fn record_len(len: u32) -> u64 {
-    RECORD_HEADER + (len as u64).div_ceil(8) * 8
+    RECORD_HEADER + (len as u64).div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
 /// The geometry an opener trusts after validation.
@@ -134,6 +146,23 @@ pub struct Geometry {
     pub ring_size: u64,
     /// Largest payload.
     pub max_message: u32,
+    /// The key of the record stamps ([`super::ring`]); its top bit is set.
+    pub stamp_key: u64,
+}
+
+/// A fresh random stamp key with its top bit set.
+pub fn new_stamp_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the operating system's random source, and each one
+    // differs; hashing the time as well keeps keys apart should it ever be reused.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1 << 63
 }
 
 impl Geometry {
@@ -168,6 +197,7 @@ impl Geometry {
         Ok(Geometry {
             ring_size: ring,
             max_message: max_message as u32,
+            stamp_key: new_stamp_key(),
         })
     }
 
@@ -181,6 +211,9 @@ impl Geometry {
         }
         if 2 * record_len(self.max_message) > self.ring_size {
             return Err("the message limit does not fit twice in the ring");
+        }
+        if self.stamp_key >> 63 == 0 {
+            return Err("the stamp key lacks its top bit");
         }
         Ok(())
     }
@@ -207,7 +240,8 @@ pub fn init(region: &(impl Region + ?Sized), g: Geometry) -> Result<()> {
         max_message: g.max_message,
         flags: 0,
         ring_offset: RING_OFFSET as u64,
-        reserved: [0; 5],
+        stamp_key: g.stamp_key,
+        reserved: [0; 4],
     };
     region.fill(HEAD_OFFSET, RING_OFFSET - HEAD_OFFSET, 0)?;
     region.write(CONFIG_OFFSET, &cfg)
@@ -238,6 +272,7 @@ pub fn validate_config(region: &(impl Region + ?Sized), h: &header::Header) -> R
     let g = Geometry {
         ring_size: cfg.ring_size,
         max_message: cfg.max_message,
+        stamp_key: cfg.stamp_key,
     };
     if cfg.ring_offset != RING_OFFSET as u64 {
         return Err(Error::corrupt("open", &name, "the ring offset is wrong"));

@@ -353,7 +353,12 @@ fn count_messages(
     let mut n = 0;
     while tail < head {
         let off = tail & g.mask();
-        let w: u64 = region.read(layout::RING_OFFSET + off as usize).ok()?;
+        let at = layout::RING_OFFSET + off as usize;
+        let s: u64 = region.read(at).ok()?;
+        if s != ring::stamp(g.stamp_key, tail) {
+            return None;
+        }
+        let w: u64 = region.read(at + 8).ok()?;
         let (len, tag) = (w as u32, (w >> 32) as u32);
         let step = match tag {
             layout::TAG_PAD if len as u64 == g.ring_size - off => len as u64,

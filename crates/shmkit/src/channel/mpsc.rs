@@ -5,7 +5,7 @@
 //! offset        size   contents
 //!      0          64   shmkit::header (kind CHANNEL_MPSC, version LAYOUT_VERSION)
 //!     64          64   config: ring_size u64 | max_message u32 | lanes u32 |
-//!                              lane_offset u64 | lane_stride u64 | zero
+//!                              lane_offset u64 | lane_stride u64 | stamp_key u64 | zero
 //!    128         128   rx_sleep: AtomicU32, 1 while the receiver sleeps (futex)
 //!    256         128   receiver endpoint: owner u64 | epoch u32
 //!    384         128   reserved, zero
@@ -23,7 +23,7 @@
 //! `head`) in which a producer killed between reserving and committing leaves a hole
 //! the consumer can neither skip safely nor wait out. With one lane per producer every
 //! SPSC guarantee carries over unchanged: a lane has exactly one writer, a record is
-//! published by its header word, so a producer killed half-way leaves no visible
+//! published by its stamp, so a producer killed half-way leaves no visible
 //! record; every committed record is delivered; the consumer validates every word it
 //! reads (the SPSC ring code is reused as is).
 //!
@@ -48,7 +48,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::layout::{Geometry, RECORD_HEADER};
+use super::layout::{Geometry, RECORD_ALIGN, RECORD_HEADER};
 use super::liveness;
 use super::multi::{Obj, RingView, Watch};
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
@@ -59,7 +59,8 @@ use crate::header::{self, ObjectKind, HEADER_SIZE};
 use crate::region::{Region, RegionExt};
 
 /// The version of this layout, checked at open.
-pub const LAYOUT_VERSION: u16 = 1;
+/// 2: lane records are published by a stamp, as SPSC layout 2.
+pub const LAYOUT_VERSION: u16 = 2;
 /// Offset of the config block.
 pub const CONFIG_OFFSET: usize = HEADER_SIZE;
 /// Offset of the receiver's sleep word.
@@ -95,8 +96,10 @@ pub struct Config {
     pub lane_offset: u64,
     /// Bytes from one lane to the next ([`LANE_HEADER`] + ring_size).
     pub lane_stride: u64,
+    /// The key of the record stamps in every lane (top bit set).
+    pub stamp_key: u64,
     /// Zero.
-    pub reserved: [u64; 4],
+    pub reserved: [u64; 3],
 }
 
 const _: () = assert!(std::mem::size_of::<Config>() == 64);
@@ -160,7 +163,8 @@ pub(crate) fn init(region: &(impl Region + ?Sized), g: MpscGeometry) -> Result<(
             lanes: g.lanes,
             lane_offset: LANES_OFFSET as u64,
             lane_stride: g.stride(),
-            reserved: [0; 4],
+            stamp_key: g.ring.stamp_key,
+            reserved: [0; 3],
         },
     )
 }
@@ -181,6 +185,7 @@ fn validate_config(region: &(impl Region + ?Sized), h: &header::Header) -> Resul
     let ring = Geometry {
         ring_size: cfg.ring_size,
         max_message: cfg.max_message,
+        stamp_key: cfg.stamp_key,
     };
     ring.check().map_err(|r| bad(r.to_string()))?;
     if cfg.lanes == 0 || cfg.lanes > MAX_LANES {
@@ -243,8 +248,8 @@ fn positions(ch: &Chan, lane: usize) -> Result<(u64, u64)> {
     // SYNC: Acquire pairs with the SeqCst store of `tail` in Consumer::release.
     let tail = ch.lane_word64(lane, LANE_TAIL).load(Ordering::Acquire);
     if head.abs_diff(tail) > ch.g.ring.ring_size
-        || head % 8 != 0
-        || tail % 8 != 0
+        || head % RECORD_ALIGN != 0
+        || tail % RECORD_ALIGN != 0
         || head.max(tail) > u64::MAX / 2
     {
         return Err(Error::corrupt(
@@ -644,6 +649,16 @@ impl Receiver {
         if let Some(x) = Self::scan(ch, lanes, next)? {
             return Ok(Some(x));
         }
+        // A stamp that a lane's `head` says is there but is not (garbage written over
+        // the ring) is an error, not a wait for ever.
+        for (l, st) in lanes.iter().enumerate() {
+            if st
+                .c
+                .confirm_empty(&ch.g.ring, ch.lane_word64(l, LANE_HEAD), &ch.ring(l))?
+            {
+                return Self::scan(ch, lanes, next);
+            }
+        }
         if let Some(st) = lanes.iter_mut().find(|s| s.died.is_some()) {
             let pid = st.died.take().unwrap_or(0);
             return Err(ChannelError::PeerDied(pid));
@@ -870,4 +885,4 @@ pub fn describe(region: &(impl Region + ?Sized)) -> Result<MpscInfo> {
     })
 }
 
-const _: () = assert!(RECORD_HEADER == 8);
+const _: () = assert!(RECORD_HEADER == 16);

@@ -2,20 +2,26 @@
 //! and validation of everything read from the other side.
 //!
 //! [`Producer`] and [`Consumer`] hold each side's private state: its own position (the
-//! only copy it trusts) and a cached copy of the other side's position, reloaded only
-//! when the cache says the ring is full (producer) or empty (consumer). The positions in
-//! shared memory are reached through [`Cursor`] and the ring bytes through [`RingBytes`],
-//! so the same code runs over a mapping, over heap memory in property tests, and over
-//! loom's atomics in the model checks (`cfg(loom)`).
+//! only copy it trusts) and, for the producer, a cached copy of the consumer's position,
+//! reloaded only when the cache says the ring is full. The positions in shared memory
+//! are reached through [`Cursor`] and the ring bytes through [`RingBytes`], so the same
+//! code runs over a mapping, over heap memory in property tests, and over loom's
+//! atomics in the model checks (`cfg(loom)`).
 //!
-//! A record is published by its header word: the producer first zeroes the header slot
-//! after the record (it always keeps 8 bytes of room for it), then stores the record's
-//! header with Release. The consumer polls the header at its own position with Acquire:
-//! zero means nothing yet, anything else is the next record. So a message crosses
-//! between cores in the cache lines it occupies, without a separate index line; the
-//! shared `head` is stored after each commit too, for inspection and for a restarted
-//! producer ([`recover_head`]). A padding record is published after the message that
-//! follows it, so the consumer never passes the end of the ring early.
+//! A record is published by its *stamp*: the first word of its 16-byte header, a
+//! keyed, one-to-one function of the record's position ([`stamp`]). The producer writes
+//! the payload and the record's kind-and-length word, then stores the stamp with
+//! Release; the consumer compares the word at its own position with the stamp it
+//! expects there (Acquire). Any other value (zero, a record of an earlier lap, a
+//! payload's bytes) means "nothing yet": the producer never has to clear anything, and
+//! a message crosses between cores in the cache lines it occupies, without a separate
+//! index line. (Layout version 1 zeroed the slot after each record instead; that store
+//! often touched the next cache line before the record could be seen, about a quarter
+//! of an 8-byte round trip on the development VM.) The shared `head` is stored after
+//! each commit too, for inspection, for a restarted producer ([`recover_head`]) and for
+//! the consumer's check that a stamp it waits for is not missing ([`Consumer::confirm_empty`]).
+//! A padding record is published after the message that follows it, so the consumer
+//! never passes the end of the ring early.
 //!
 //! Every position, length and tag read from shared memory is checked before use; a bad
 //! one yields [`ChannelError::Corrupt`], and no loop runs more than a bounded number of
@@ -23,8 +29,21 @@
 
 use std::sync::atomic::Ordering;
 
-use super::layout::{record_len, Geometry, RECORD_HEADER, TAG_MSG, TAG_PAD};
+use super::layout::{record_len, Geometry, RECORD_ALIGN, RECORD_HEADER, TAG_MSG, TAG_PAD};
 use super::ChannelError;
+
+/// Multiplier of [`stamp`]: odd, so multiplication is one-to-one on 64-bit words.
+const STAMP_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The stamp of a record at position `pos` (a multiple of 8) in a ring with key `key`.
+/// One-to-one in `pos`, so a record of an earlier lap at the same offset never carries
+/// the stamp of the current one; keyed (a random key per channel), so payload bytes
+/// match it only by a 2^-64 chance; never 0 for a position below 2^63, because the key
+/// has its top bit set ([`Geometry::check`]).
+#[inline(always)]
+pub(crate) fn stamp(key: u64, pos: u64) -> u64 {
+    ((pos >> 3) ^ key).wrapping_mul(STAMP_MUL)
+}
 
 /// A 64-bit position word shared with the other side.
 pub(crate) trait Cursor {
@@ -55,22 +74,22 @@ impl Cursor for loom::sync::atomic::AtomicU64 {
 
 /// The ring's bytes. Offsets passed in are always inside the ring (the algorithm checks
 /// them); implementations check again and ignore out-of-range calls in release builds.
-/// Record headers are atomic words: the header is what publishes a record.
+/// Record header words are atomic: the stamp is what publishes a record.
 pub(crate) trait RingBytes {
-    /// Stores one 8-byte record header at an 8-aligned offset.
+    /// Stores one 8-byte header word at an 8-aligned offset.
     fn write_word(&self, off: u64, word: u64, order: Ordering);
-    /// Loads one 8-byte record header at an 8-aligned offset.
+    /// Loads one 8-byte header word at an 8-aligned offset.
     fn read_word(&self, off: u64, order: Ordering) -> u64;
 }
 
-/// The record header for a message of `len` bytes.
-#[inline]
+/// The kind-and-length word of a message of `len` bytes.
+#[inline(always)]
 pub(crate) fn msg_word(len: u32) -> u64 {
     (TAG_MSG as u64) << 32 | len as u64
 }
 
-/// The record header for `pad` bytes of padding.
-#[inline]
+/// The kind-and-length word of `pad` bytes of padding.
+#[inline(always)]
 fn pad_word(pad: u64) -> u64 {
     (TAG_PAD as u64) << 32 | pad
 }
@@ -114,7 +133,7 @@ impl Producer {
     }
 
     /// The padding before a `len`-byte record at the current position, and the room it
-    /// needs: the padding, the record, and the next header slot.
+    /// needs: the padding and the record.
     #[inline(always)]
     fn needs(&self, g: &Geometry, len: u32) -> (u64, u64) {
         let rec = record_len(len);
@@ -124,7 +143,7 @@ impl Producer {
         } else {
             0
         };
-        (pad, pad + rec + RECORD_HEADER)
+        (pad, pad + rec)
     }
 
     #[inline(always)]
@@ -156,10 +175,10 @@ impl Producer {
         let (pad, need) = self.needs(g, len);
         if g.ring_size - (self.head - self.cached_tail) < need {
             // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
-            // and Consumer::peek: the consumer has finished reading the bytes it
+            // and Consumer::peek_slow: the consumer has finished reading the bytes it
             // released. (The sleep word is ordered by `super::wait`'s barriers.)
             let t = tail.load(Ordering::Acquire);
-            if t > self.head || self.head - t > g.ring_size || t % 8 != 0 {
+            if t > self.head || self.head - t > g.ring_size || t % RECORD_ALIGN != 0 {
                 return Err(ChannelError::Corrupt(
                     "the receiver's position is out of range",
                 ));
@@ -184,24 +203,25 @@ impl Producer {
         len: u32,
     ) {
         let len = len.min(r.len);
-        let next = r.pos + record_len(len);
-        // The slot after the record reads as "nothing yet" before the record is visible.
-        bytes.write_word(next & g.mask(), 0, Ordering::Relaxed);
-        // SYNC: Release pairs with the Acquire header load in Consumer::peek: the payload
-        // and the zeroed next slot are visible to a consumer that sees this header.
-        // (The sleep-word load after it is ordered by `super::wait::notify`'s barrier.)
-        bytes.write_word(r.pos & g.mask(), msg_word(len), Ordering::Release);
+        let off = r.pos & g.mask();
+        bytes.write_word(off + 8, msg_word(len), Ordering::Relaxed);
+        // SYNC: Release pairs with the Acquire stamp loads in Consumer::peek and
+        // peek_msg: the payload and the kind-and-length word are visible to a consumer
+        // that sees this stamp. (The sleep-word load after it is ordered by
+        // `super::wait::notify`'s barrier.)
+        bytes.write_word(off, stamp(g.stamp_key, r.pos), Ordering::Release);
         if r.pos != r.start {
-            // SYNC: Release pairs with the Acquire header load in Consumer::peek: the
-            // message at the ring's start is visible before the padding leading to it.
-            bytes.write_word(
-                r.start & g.mask(),
-                pad_word(r.pos - r.start),
-                Ordering::Release,
-            );
+            let poff = r.start & g.mask();
+            // Positions are multiples of 16: a padding record has room for its header.
+            bytes.write_word(poff + 8, pad_word(r.pos - r.start), Ordering::Relaxed);
+            // SYNC: Release pairs with the Acquire stamp loads in Consumer::peek_slow:
+            // the message at the ring's start is visible before the padding leading
+            // to it.
+            bytes.write_word(poff, stamp(g.stamp_key, r.start), Ordering::Release);
         }
-        self.head = next;
-        // SYNC: Release pairs with the Acquire loads of `head` at open and in describe.
+        self.head = r.pos + record_len(len);
+        // SYNC: Release pairs with the Acquire loads of `head` at open, in describe and
+        // in Consumer::confirm_empty: every record before it is published.
         head.store(self.head, Ordering::Release);
     }
 }
@@ -227,17 +247,19 @@ pub(crate) struct Consumer {
 impl Consumer {
     /// The fast path of [`Consumer::peek`]: the next record if it is a well-formed
     /// message, `None` for anything else (nothing yet, padding, or garbage: `peek`
-    /// sorts those out). One load from shared memory.
+    /// sorts those out).
     #[inline(always)]
     pub fn peek_msg<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> Option<Peeked> {
         let off = self.tail & g.mask();
-        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
-        let w = bytes.read_word(off, Ordering::Acquire);
-        self.parse_msg(g, off, w)
+        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
+            return None;
+        }
+        self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed))
     }
 
-    /// The message whose header word `w` sits at ring offset `off` (our position), if
-    /// it is a well-formed one.
+    /// The message whose kind-and-length word `w` follows a matching stamp at ring
+    /// offset `off` (our position), if it is a well-formed one.
     #[inline(always)]
     fn parse_msg(&self, g: &Geometry, off: u64, w: u64) -> Option<Peeked> {
         let (len, tag) = (w as u32, (w >> 32) as u32);
@@ -255,13 +277,13 @@ impl Consumer {
         })
     }
 
-    /// Whether the header word at our position is still 0 (nothing published yet): the
+    /// Whether the stamp at our position is still missing (nothing published yet): the
     /// cheapest poll, for spinning.
     #[inline(always)]
     pub fn nothing_yet<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> bool {
         // SYNC: Relaxed: only a hint to stop spinning; the record is then read through
-        // `peek`, whose Acquire load pairs with the producer's Release header store.
-        bytes.read_word(self.tail & g.mask(), Ordering::Relaxed) == 0
+        // `peek`, whose Acquire load pairs with the producer's Release stamp store.
+        bytes.read_word(self.tail & g.mask(), Ordering::Relaxed) != stamp(g.stamp_key, self.tail)
     }
 
     /// The next message, `Ok(None)` if the ring is empty. Empty and a plain message
@@ -274,12 +296,11 @@ impl Consumer {
         bytes: &B,
     ) -> Result<Option<Peeked>, ChannelError> {
         let off = self.tail & g.mask();
-        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
-        let w = bytes.read_word(off, Ordering::Acquire);
-        if w == 0 {
+        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
             return Ok(None);
         }
-        match self.parse_msg(g, off, w) {
+        match self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed)) {
             Some(p) => Ok(Some(p)),
             None => self.peek_slow(g, tail_word, bytes),
         }
@@ -299,16 +320,17 @@ impl Consumer {
         // whole ring, which the producer never writes.
         for _ in 0..3 {
             let off = self.tail & g.mask();
-            // SYNC: Acquire pairs with the Release header stores in Producer::commit.
+            // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
             // (A sleeping consumer's sleep-word store before it is ordered by
             // `super::wait::block_on`'s barrier.)
-            let w = bytes.read_word(off, Ordering::Acquire);
-            if w == 0 {
+            if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
                 return Ok(None);
             }
+            // Our position is a multiple of 16, so a whole header fits before the end.
+            let pad = g.ring_size - off;
+            let w = bytes.read_word(off + 8, Ordering::Relaxed);
             let (len, tag) = (w as u32, (w >> 32) as u32);
             if tag == TAG_PAD {
-                let pad = g.ring_size - off;
                 if len as u64 != pad {
                     return Err(ChannelError::Corrupt("a padding record has a wrong length"));
                 }
@@ -339,6 +361,36 @@ impl Consumer {
         Err(ChannelError::Corrupt("padding records follow each other"))
     }
 
+    /// After [`Consumer::peek`] found nothing: checks that the producer's `head` does
+    /// not claim a record at our position whose stamp is missing (overwritten by a
+    /// buggy or hostile process), which would otherwise leave both sides waiting for
+    /// ever. `Ok(true)`: a record has been published meanwhile (peek again). Costs a
+    /// load of the producer's line, so it runs on the slow polls only.
+    pub fn confirm_empty<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
+        &self,
+        g: &Geometry,
+        head_word: &C,
+        bytes: &B,
+    ) -> Result<bool, ChannelError> {
+        // SYNC: Acquire pairs with the Release store of `head` in Producer::commit:
+        // every stamp before that position is visible.
+        let head = head_word.load(Ordering::Acquire);
+        // A head at or behind us says nothing (a producer that died between a stamp
+        // and its head store leaves it behind); one more than a ring ahead is garbage
+        // that the producer side reports.
+        if head <= self.tail || head - self.tail > g.ring_size {
+            return Ok(false);
+        }
+        let off = self.tail & g.mask();
+        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+        if bytes.read_word(off, Ordering::Acquire) == stamp(g.stamp_key, self.tail) {
+            return Ok(true);
+        }
+        Err(ChannelError::Corrupt(
+            "a published record's stamp was overwritten",
+        ))
+    }
+
     /// Gives the space of a peeked message back to the producer.
     #[inline(always)]
     pub fn release<C: Cursor + ?Sized>(&mut self, tail: &C, p: &Peeked) {
@@ -350,7 +402,7 @@ impl Consumer {
 }
 
 /// The producer position for a producer that takes over: the shared `head`, moved past
-/// records a producer that died had published (header stored) before storing `head`.
+/// records a producer that died had published (stamp stored) before storing `head`.
 /// `tail` is the consumer position. Walks at most one ring of records, validating each.
 pub(crate) fn recover_head<B: RingBytes + ?Sized>(
     g: &Geometry,
@@ -364,18 +416,19 @@ pub(crate) fn recover_head<B: RingBytes + ?Sized>(
             break;
         }
         let off = p & g.mask();
-        // SYNC: Acquire pairs with the Release header stores in Producer::commit.
-        let w = bytes.read_word(off, Ordering::Acquire);
-        let (len, tag) = (w as u32, (w >> 32) as u32);
-        let step = if w == 0 {
+        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, p) {
             break;
-        } else if tag == TAG_PAD && len as u64 == g.ring_size - off {
+        }
+        let w = bytes.read_word(off + 8, Ordering::Relaxed);
+        let (len, tag) = (w as u32, (w >> 32) as u32);
+        let step = if tag == TAG_PAD && len as u64 == g.ring_size - off {
             len as u64
         } else if tag == TAG_MSG && len <= g.max_message && off + record_len(len) <= g.ring_size {
             record_len(len)
         } else {
-            // Not a record: a stale or foreign word. Stop here: the slot will be
-            // overwritten, and the consumer has not passed it.
+            // A stamped record with a bad kind-and-length word: stop here; the slot
+            // will be overwritten, and the consumer has not passed it.
             break;
         };
         if p + step - tail > g.ring_size {
@@ -383,7 +436,7 @@ pub(crate) fn recover_head<B: RingBytes + ?Sized>(
         }
         p += step;
     }
-    if p - tail > g.ring_size - RECORD_HEADER {
+    if p - tail > g.ring_size {
         return Err(ChannelError::Corrupt("the ring holds more than it can"));
     }
     Ok(p)
@@ -398,15 +451,24 @@ mod tests {
 
     use proptest::prelude::*;
 
+    /// Heap bytes with the trait's contract: out-of-range words are ignored (write) or
+    /// read as 0, and an offset that is not a multiple of 8 is a test failure.
     struct Heap(RefCell<Vec<u8>>);
     impl RingBytes for Heap {
         fn write_word(&self, off: u64, word: u64, _: Ordering) {
+            assert_eq!(off % 8, 0, "unaligned header word");
             let off = off as usize;
-            self.0.borrow_mut()[off..off + 8].copy_from_slice(&word.to_le_bytes());
+            if let Some(w) = self.0.borrow_mut().get_mut(off..off + 8) {
+                w.copy_from_slice(&word.to_le_bytes());
+            }
         }
         fn read_word(&self, off: u64, _: Ordering) -> u64 {
+            assert_eq!(off % 8, 0, "unaligned header word");
             let off = off as usize;
-            u64::from_le_bytes(self.0.borrow()[off..off + 8].try_into().unwrap())
+            self.0
+                .borrow()
+                .get(off..off + 8)
+                .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap()))
         }
     }
     impl Heap {
@@ -435,6 +497,7 @@ mod tests {
                 g: Geometry {
                     ring_size: size,
                     max_message: max,
+                    stamp_key: super::super::fuzz::SEED_KEY,
                 },
                 head: AtomicU64::new(0),
                 tail: AtomicU64::new(0),
@@ -530,13 +593,13 @@ mod tests {
             let mut ring = Ring::new(256, 56);
             for (i, w) in words.iter().enumerate() { ring.bytes.write_word(i as u64 * 8, *w, Ordering::Relaxed); }
             ring.head.store(head, Ordering::Relaxed);
-            ring.c.tail = tail & !7;
+            ring.c.tail = tail & !15;
             for _ in 0..40 {
                 match ring.recv() { Ok(Some(_)) => {}, _ => break }
             }
-            // The producer's own position is validated at open (8-aligned); the
+            // The producer's own position is validated at open (16-aligned); the
             // consumer's is garbage.
-            let head = head & !7;
+            let head = head & !15;
             ring.p.head = head;
             ring.p.cached_tail = head;
             ring.tail.store(tail, Ordering::Relaxed);
@@ -549,15 +612,74 @@ mod tests {
     #[test]
     fn corrupt_records_are_errors() {
         let mut ring = Ring::new(128, 40);
+        let key = ring.g.stamp_key;
         assert!(ring.send(b"hello", None).unwrap());
-        ring.bytes.write_word(0, msg_word(41), Ordering::Relaxed);
-        assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, msg_word(100), Ordering::Relaxed);
-        assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, 0xdead_beef, Ordering::Relaxed);
-        assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
-        ring.bytes.write_word(0, pad_word(8), Ordering::Relaxed);
-        assert!(matches!(ring.recv(), Err(ChannelError::Corrupt(_))));
+        // A stamped record whose kind-and-length word is bad.
+        for w in [msg_word(41), msg_word(100), 0xdead_beef, pad_word(8)] {
+            ring.bytes.write_word(8, w, Ordering::Relaxed);
+            assert!(
+                matches!(ring.recv(), Err(ChannelError::Corrupt(_))),
+                "{w:#x} taken for a record"
+            );
+        }
+        // A stamp overwritten while `head` covers the record: an error on the slow poll,
+        // not a wait for ever; a stamp of another position reads as "nothing yet".
+        ring.bytes.write_word(8, msg_word(5), Ordering::Relaxed);
+        ring.bytes.write_word(0, stamp(key, 128), Ordering::Relaxed);
+        assert_eq!(ring.recv().unwrap(), None);
+        assert!(matches!(
+            ring.c.confirm_empty(&ring.g, &ring.head, &ring.bytes),
+            Err(ChannelError::Corrupt(_))
+        ));
+        ring.bytes.write_word(0, stamp(key, 0), Ordering::Relaxed);
+        assert!(ring
+            .c
+            .confirm_empty(&ring.g, &ring.head, &ring.bytes)
+            .unwrap());
+        assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"hello"[..]));
+        // Nothing published after it: empty, and `head` agrees.
+        assert!(!ring
+            .c
+            .confirm_empty(&ring.g, &ring.head, &ring.bytes)
+            .unwrap());
+    }
+
+    #[test]
+    fn stamps_differ_by_position_and_are_never_zero() {
+        let key = super::super::fuzz::SEED_KEY;
+        let mut seen = std::collections::HashSet::new();
+        for pos in (0..1u64 << 16).map(|p| p * 8) {
+            let s = stamp(key, pos);
+            assert_ne!(s, 0);
+            assert!(seen.insert(s), "stamp of {pos} repeats");
+        }
+        // A record one lap (of any ring size) earlier never carries the current stamp.
+        for ring in [64u64, 4096, 1 << 30] {
+            assert_ne!(stamp(key, 5 * ring + 8), stamp(key, 4 * ring + 8));
+        }
+    }
+
+    #[test]
+    fn a_gap_at_the_end_becomes_a_padding_record() {
+        // 32- and 48-byte records in a 128-byte ring: after 32 + 48 + 32 bytes, a
+        // 48-byte record does not fit in the last 16, which become padding.
+        let mut ring = Ring::new(128, 32);
+        for round in 0..20u8 {
+            for len in [8usize, 24, 8, 24] {
+                assert!(ring.send(&vec![round; len], None).unwrap());
+                assert_eq!(ring.recv().unwrap(), Some(vec![round; len]));
+            }
+            assert_eq!(ring.recv().unwrap(), None);
+        }
+        assert_eq!(ring.p.head % 16, 0);
+    }
+
+    #[test]
+    fn positions_stay_on_sixteen_byte_boundaries() {
+        for len in 0..100u32 {
+            assert_eq!(record_len(len) % RECORD_ALIGN, 0, "record of {len}");
+            assert!(record_len(len) >= RECORD_HEADER + len as u64);
+        }
     }
 }
 
@@ -572,10 +694,12 @@ mod loom_tests {
     struct Words(Vec<AtomicU64>);
     impl RingBytes for Words {
         fn write_word(&self, off: u64, word: u64, order: Ordering) {
-            self.0[(off / 8) as usize].store(word, order);
+            if let Some(w) = self.0.get((off / 8) as usize) {
+                w.store(word, order);
+            }
         }
         fn read_word(&self, off: u64, order: Ordering) -> u64 {
-            self.0[(off / 8) as usize].load(order)
+            self.0.get((off / 8) as usize).map_or(0, |w| w.load(order))
         }
     }
 
@@ -592,6 +716,7 @@ mod loom_tests {
             let g = Geometry {
                 ring_size,
                 max_message: max,
+                stamp_key: 0x8000_0000_0000_0001,
             };
             let s = Arc::new(Shared {
                 head: AtomicU64::new(0),
@@ -653,14 +778,15 @@ mod loom_tests {
 
     #[test]
     fn loom_ring_laps_over_stale_headers() {
-        // Six 16-byte records through a 64-byte ring: slots are reused, and a stale
-        // header from the previous lap must never be taken for a new record.
+        // Six 32-byte records through a 64-byte ring: slots are reused, and the stamp of
+        // a record of the previous lap must never be taken for a new record.
         model(64, 8, &[8, 8, 8, 8, 8, 8]);
     }
 
     #[test]
     fn loom_ring_wraps_with_padding() {
-        // 24-byte records in a 64-byte ring: the third needs padding at the end.
-        model(64, 16, &[16, 16, 16]);
+        // Records of 48, 48 and 48 bytes in a 128-byte ring: the third does not fit in
+        // the last 32 bytes, which become a padding record.
+        model(128, 32, &[24, 24, 24]);
     }
 }

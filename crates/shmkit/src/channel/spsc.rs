@@ -4,7 +4,7 @@
 //! Each endpoint maps the object itself, claims its endpoint slot (free, or held by a
 //! dead process: a restarted peer takes the dead one's place) and keeps its own position
 //! privately. Sending writes a record in place and publishes it with one Release store
-//! of its header word; receiving reads it and publishes its position with one Release
+//! of its stamp word; receiving reads it and publishes its position with one Release
 //! store, then runs one fence before looking at the other side's sleep word. Neither
 //! makes a system call unless the other side sleeps (see [`super::wait`]).
 //!
@@ -19,7 +19,9 @@
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use super::layout::{self, RECEIVER_OFFSET, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SLEEP_OFFSET};
+use super::layout::{
+    self, RECEIVER_OFFSET, RECORD_ALIGN, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SLEEP_OFFSET,
+};
 use super::liveness::{self, Gone};
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
 use super::shared::Shared;
@@ -45,19 +47,31 @@ struct PeerWatch {
 const POLLS_PER_CLOCK_READ: u32 = 64;
 
 impl PeerWatch {
-    /// Whether the peer at `ep_off` has gone, looking as far as `how` says.
-    fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check) -> Option<ChannelError> {
-        let check = match how {
-            Check::Spin => return None,
+    /// Whether this poll is due for the costlier checks (the clock, the producer's
+    /// `head`): every poll that asks for liveness, one normal poll in
+    /// [`POLLS_PER_CLOCK_READ`], never a spinning one.
+    fn due(&mut self, how: Check) -> bool {
+        match how {
+            Check::Spin => false,
             Check::Normal => {
                 self.polls += 1;
                 if self.polls >= POLLS_PER_CLOCK_READ {
                     self.polls = 0;
-                    self.last_check.elapsed() >= LIVENESS_SLICE
+                    true
                 } else {
                     false
                 }
             }
+            Check::Liveness => true,
+        }
+    }
+
+    /// Whether the peer at `ep_off` has gone, looking as far as `how` says (`due`: the
+    /// result of [`PeerWatch::due`] for this poll).
+    fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check, due: bool) -> Option<ChannelError> {
+        let check = match how {
+            Check::Spin => return None,
+            Check::Normal => due && self.last_check.elapsed() >= LIVENESS_SLICE,
             Check::Liveness => true,
         };
         if check {
@@ -127,8 +141,8 @@ fn positions(sh: &Shared) -> std::result::Result<(u64, u64), Error> {
     // A producer that died between publishing a record and storing `head` leaves
     // `head` behind `tail`; Sender::open recovers it from the records.
     if head.abs_diff(tail) > sh.g.ring_size
-        || head % 8 != 0
-        || tail % 8 != 0
+        || head % RECORD_ALIGN != 0
+        || tail % RECORD_ALIGN != 0
         || head.max(tail) > u64::MAX / 2
     {
         return Err(Error::corrupt(
@@ -240,7 +254,8 @@ impl Sender {
         if let Some(r) = self.p.reserve(&self.sh.g, tail, len)? {
             return Ok(Some(r));
         }
-        match self.watch.gone(&self.sh, RECEIVER_OFFSET, force) {
+        let due = self.watch.due(force);
+        match self.watch.gone(&self.sh, RECEIVER_OFFSET, force, due) {
             None => Ok(None),
             Some(e) => {
                 self.watch.reported(&self.sh, RECEIVER_OFFSET);
@@ -286,7 +301,8 @@ impl Sender {
                     if let Some(r) = p.reserve(&sh.g, tail, len)? {
                         return Ok(Some(r));
                     }
-                    match watch.gone(sh, RECEIVER_OFFSET, force) {
+                    let due = watch.due(force);
+                    match watch.gone(sh, RECEIVER_OFFSET, force, due) {
                         None => Ok(None),
                         Some(e) => {
                             watch.reported(sh, RECEIVER_OFFSET);
@@ -542,7 +558,13 @@ impl Receiver {
         if let Some(p) = c.peek(&sh.g, tail, sh)? {
             return Ok(Some(p));
         }
-        match watch.gone(sh, SENDER_OFFSET, force) {
+        // On the polls due for it: a stamp that `head` says is there but is not
+        // (garbage written over the ring) is an error, not a wait for ever.
+        let due = watch.due(force);
+        if due && c.confirm_empty(&sh.g, sh.word64(layout::HEAD_OFFSET), sh)? {
+            return c.peek(&sh.g, tail, sh);
+        }
+        match watch.gone(sh, SENDER_OFFSET, force, due) {
             None => Ok(None),
             // The sender's last commit happens before its endpoint was freed (or before
             // it died): look once more before reporting the end.
@@ -577,7 +599,7 @@ impl Receiver {
                 if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
                     return Ok(p);
                 }
-                // Spin on the header word alone: one load per poll, so a message is
+                // Spin on the stamp word alone: one load per poll, so a message is
                 // seen as soon as its line arrives.
                 let mut left = if patience == Patience::For(Duration::ZERO) {
                     0

@@ -186,9 +186,28 @@ fn corrupt_objects_are_errors_not_crashes() {
     let mut tx = Sender::open(&name).unwrap();
     let mut rx = Receiver::open(&name).unwrap();
     tx.send(b"ok").unwrap();
-    // Scribble a record length into the ring (offset 1024: the first record header).
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[1024..1028].copy_from_slice(&1000u32.to_le_bytes());
+    // Overwrite the first record's stamp (offset 1024): `head` says the record is
+    // there, so this is an error, not a wait for ever (a try_ loop sees it within
+    // 64 calls; a blocking receive on its first slow poll).
+    let good = std::fs::read(&path).unwrap();
+    let mut bytes = good.clone();
+    bytes[1024..1032].copy_from_slice(&0x5a5a_5a5a_5a5a_5a5au64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let first = (0..200).find_map(|_| match rx.try_recv() {
+        Err(ChannelError::Empty) => None,
+        other => Some(other),
+    });
+    assert!(
+        matches!(first, Some(Err(ChannelError::Corrupt(_)))),
+        "{first:?}"
+    );
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(ChannelError::Corrupt(_))
+    ));
+    // Scribble a record length into its kind-and-length word (offset 1032).
+    let mut bytes = good;
+    bytes[1032..1036].copy_from_slice(&1000u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(rx.try_recv(), Err(ChannelError::Corrupt(_))));
     // A producer position far ahead.
@@ -597,8 +616,8 @@ fn crash_receiver_at_random_points() {
 // ---- a C peer --------------------------------------------------------------------------
 
 /// A receiver written in C from the documented layout alone: it checks the header,
-/// reads records at its position (header word 0: nothing yet; "PAD": skip to the ring's
-/// start; "MSG": a message), releases them by storing `tail`, and wakes a sleeping
+/// reads records at its position (a word other than the stamp of that position: nothing
+/// yet; "PAD": skip to the ring's start; "MSG": a message), releases them by storing `tail`, and wakes a sleeping
 /// sender through the futex word at 512. It prints the sum of the first bytes of the
 /// messages and their count.
 const C_RECEIVER: &str = r#"
@@ -634,6 +653,9 @@ int main(int argc, char **argv) {
     if (ready != 0x59444552u) return 8; /* "REDY" */
     uint64_t ring; memcpy(&ring, m + 64, 8);
     uint32_t maxmsg; memcpy(&maxmsg, m + 72, 4);
+    uint64_t key; memcpy(&key, m + 88, 8);
+    uint16_t version; memcpy(&version, m + 10, 2);
+    if (version != 2) return 14;
     if (ring < 64 || (ring & (ring - 1)) || 1024 + ring > (uint64_t)st.st_size) return 9;
     uint64_t *tailp = (uint64_t *)(m + 256);
     uint32_t *tx_sleep = (uint32_t *)(m + 512);
@@ -643,20 +665,21 @@ int main(int argc, char **argv) {
     time_t start = time(NULL);
     while (got < want) {
         uint64_t off = tail & (ring - 1);
-        uint64_t w = __atomic_load_n((uint64_t *)(r + off), __ATOMIC_SEQ_CST);
-        if (w == 0) {
+        uint64_t stamp = ((tail >> 3) ^ key) * 0x9e3779b97f4a7c15ULL;
+        if (__atomic_load_n((uint64_t *)(r + off), __ATOMIC_SEQ_CST) != stamp) {
             if (time(NULL) - start > 20) return 10;
             sched_yield();
             continue;
         }
+        uint64_t w = __atomic_load_n((uint64_t *)(r + off + 8), __ATOMIC_RELAXED);
         uint32_t len = (uint32_t)w, tag = (uint32_t)(w >> 32);
         if (tag == TAG_PAD) {
             if (len != ring - off) return 11;
             tail += len;
         } else if (tag == TAG_MSG) {
-            uint64_t rec = 8 + ((len + 7) & ~7ULL);
+            uint64_t rec = 16 + ((len + 15) & ~15ULL);
             if (len > maxmsg || off + rec > ring) return 12;
-            if (len > 0) sum += r[off + 8];
+            if (len > 0) sum += r[off + 16];
             got++;
             tail += rec;
         } else {

@@ -395,15 +395,21 @@ fn mpsc_corrupt_objects_give_errors() {
         assert!(channel::info_any(&name).is_err());
         map.write_at(0, &original[..1024]).unwrap();
     }
-    // Garbage records in a lane: Corrupt, never a panic or a hang.
+    // Garbage records in a lane: Corrupt, never a panic or a hang. A record is a
+    // stamp (documented: ((position >> 3) ^ stamp_key) * 0x9e3779b97f4a7c15) and a
+    // kind-and-length word; a stamp that is right, then garbage after it.
     let mut rx = mpsc::Receiver::open(&name).unwrap();
-    let lane1_ring = mpsc::LANES_OFFSET + (mpsc::LANE_HEADER + 256) + mpsc::LANE_HEADER;
+    let lane1 = mpsc::LANES_OFFSET + (mpsc::LANE_HEADER + 256);
+    let lane1_ring = lane1 + mpsc::LANE_HEADER;
+    let key: u64 = map.read(96).unwrap();
+    map.write(lane1_ring, &key.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .unwrap();
     for word in [
         u64::MAX,
         0xdead_beef_0000_0001,
         (u32::from_le_bytes(*b"MSG\0") as u64) << 32 | 999,
     ] {
-        map.write(lane1_ring, &word).unwrap();
+        map.write(lane1_ring + 8, &word).unwrap();
         assert!(
             matches!(
                 rx.recv_timeout(Duration::from_millis(200)),
@@ -412,7 +418,15 @@ fn mpsc_corrupt_objects_give_errors() {
             "word {word:#x}"
         );
     }
+    // A stamp overwritten under a `head` that covers its record: Corrupt on the slow
+    // poll rather than a wait for ever.
     map.write(lane1_ring, &0u64).unwrap();
+    map.write(lane1 + mpsc::LANE_HEAD, &24u64).unwrap();
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_millis(200)),
+        Err(ChannelError::Corrupt(_))
+    ));
+    map.write(lane1 + mpsc::LANE_HEAD, &0u64).unwrap();
     assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
     // Garbage positions: the next opener refuses them.
     drop(rx);
