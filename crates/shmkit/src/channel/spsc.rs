@@ -314,7 +314,7 @@ impl Sender {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, data: &[u8], patience: Patience) -> Result<(), ChannelError> {
         let r = self.reserve(data.len(), patience)?;
         if let Some(dst) = self.sh.ring_ptr(r.payload_off, data.len()) {
@@ -669,7 +669,7 @@ impl Receiver {
 
     /// The next message as a plain-old-data value, waiting for it. A message of another
     /// size is consumed and reported as [`ChannelError::WrongSize`].
-    #[inline]
+    #[inline(always)]
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.recv_ref()?;
         guard_value(&g)
