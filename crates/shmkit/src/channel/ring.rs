@@ -277,13 +277,30 @@ impl Consumer {
         })
     }
 
-    /// Whether the stamp at our position is still missing (nothing published yet): the
-    /// cheapest poll, for spinning.
+    /// Polls the stamp at our position up to `spins` times (pausing between polls) and
+    /// returns the message as soon as one is there: the spinning part of a blocking
+    /// receive, one load per poll. `None` after the spins, or at once if a record that
+    /// is not a plain message (padding, garbage) is there: `peek` sorts those out.
     #[inline(always)]
-    pub fn nothing_yet<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> bool {
-        // SYNC: Relaxed: only a hint to stop spinning; the record is then read through
-        // `peek`, whose Acquire load pairs with the producer's Release stamp store.
-        bytes.read_word(self.tail & g.mask(), Ordering::Relaxed) != stamp(g.stamp_key, self.tail)
+    pub fn spin_for_msg<B: RingBytes + ?Sized>(
+        &self,
+        g: &Geometry,
+        bytes: &B,
+        mut spins: u32,
+    ) -> Option<Peeked> {
+        let off = self.tail & g.mask();
+        let want = stamp(g.stamp_key, self.tail);
+        loop {
+            // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+            if bytes.read_word(off, Ordering::Acquire) == want {
+                return self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed));
+            }
+            if spins == 0 {
+                return None;
+            }
+            spins -= 1;
+            std::hint::spin_loop();
+        }
     }
 
     /// The next message, `Ok(None)` if the ring is empty. Empty and a plain message

@@ -600,15 +600,14 @@ impl Receiver {
                     return Ok(p);
                 }
                 // Spin on the stamp word alone: one load per poll, so a message is
-                // seen as soon as its line arrives.
-                let mut left = if patience == Patience::For(Duration::ZERO) {
+                // seen, and returned, as soon as its line arrives.
+                let spins = if patience == Patience::For(Duration::ZERO) {
                     0
                 } else {
                     *spin
                 };
-                while left > 0 && c.nothing_yet(&sh.g, sh) {
-                    std::hint::spin_loop();
-                    left -= 1;
+                if let Some(p) = c.spin_for_msg(&sh.g, sh, spins) {
+                    return Ok(p);
                 }
                 if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
                     return Ok(p);
