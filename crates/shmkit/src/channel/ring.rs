@@ -32,6 +32,10 @@ use std::sync::atomic::Ordering;
 use super::layout::{record_len, Geometry, RECORD_ALIGN, RECORD_HEADER, TAG_MSG, TAG_PAD};
 use super::ChannelError;
 
+/// Messages of at least this many bytes sent into an empty ring start at the ring's
+/// start ([`Producer::reserve`]).
+pub(crate) const REWIND_MIN: usize = 4096;
+
 /// Multiplier of [`stamp`]: odd, so multiplication is one-to-one on 64-bit words.
 const STAMP_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -122,7 +126,7 @@ impl Producer {
     /// stale: `reserve` sorts those out). Reads nothing from shared memory.
     #[inline(always)]
     pub fn reserve_cached(&self, g: &Geometry, len: usize) -> Option<Reserved> {
-        if len > g.max_message as usize {
+        if len > g.max_message as usize || len >= REWIND_MIN {
             return None;
         }
         let (pad, need) = self.needs(g, len as u32);
@@ -172,7 +176,22 @@ impl Producer {
             });
         }
         let len = len as u32;
-        let (pad, need) = self.needs(g, len);
+        let (mut pad, mut need) = self.needs(g, len);
+        let off = self.head & g.mask();
+        if len as usize >= REWIND_MIN && off != 0 && record_len(len) <= off {
+            // A large message into an empty ring goes to the ring's start (after a
+            // padding record), where the last one went: the same memory each time, warm
+            // in the caches, instead of a walk through the whole ring. Knowing the ring
+            // is empty costs a load of the consumer's line, small next to the copy.
+            // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
+            // and Consumer::peek_slow, as below.
+            let t = tail.load(Ordering::Acquire);
+            if t == self.head {
+                self.cached_tail = t;
+                pad = g.ring_size - off;
+                need = pad + record_len(len);
+            }
+        }
         if g.ring_size - (self.head - self.cached_tail) < need {
             // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
             // and Consumer::peek_slow: the consumer has finished reading the bytes it
@@ -689,6 +708,30 @@ mod tests {
             assert_eq!(ring.recv().unwrap(), None);
         }
         assert_eq!(ring.p.head % 16, 0);
+    }
+
+    #[test]
+    fn large_messages_into_an_empty_ring_start_at_the_beginning() {
+        let mut ring = Ring::new(1 << 16, 8192);
+        let big = vec![7u8; REWIND_MIN];
+        for round in 0..5 {
+            assert!(ring.send(b"small", None).unwrap());
+            assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"small"[..]));
+            // Empty now: the large one goes to offset 0, after a padding record, once
+            // the ring's start lies behind it (it needs the padding and itself to fit in
+            // one ring: not so in round 0, right after the start, where it simply
+            // follows).
+            let r = ring.p.reserve(&ring.g, &ring.tail, big.len()).unwrap().unwrap();
+            if round > 0 {
+                assert_eq!(r.payload_off, RECORD_HEADER, "round {round}");
+            }
+            assert!(ring.send(&big, None).unwrap());
+            assert_eq!(ring.recv().unwrap(), Some(big.clone()));
+        }
+        // Not empty: no rewind, the large message follows the small one.
+        assert!(ring.send(b"small", None).unwrap());
+        let r = ring.p.reserve(&ring.g, &ring.tail, big.len()).unwrap().unwrap();
+        assert_ne!(r.payload_off, RECORD_HEADER);
     }
 
     #[test]
