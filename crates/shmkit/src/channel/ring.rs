@@ -721,7 +721,11 @@ mod tests {
             // the ring's start lies behind it (it needs the padding and itself to fit in
             // one ring: not so in round 0, right after the start, where it simply
             // follows).
-            let r = ring.p.reserve(&ring.g, &ring.tail, big.len()).unwrap().unwrap();
+            let r = ring
+                .p
+                .reserve(&ring.g, &ring.tail, big.len())
+                .unwrap()
+                .unwrap();
             if round > 0 {
                 assert_eq!(r.payload_off, RECORD_HEADER, "round {round}");
             }
@@ -730,7 +734,11 @@ mod tests {
         }
         // Not empty: no rewind, the large message follows the small one.
         assert!(ring.send(b"small", None).unwrap());
-        let r = ring.p.reserve(&ring.g, &ring.tail, big.len()).unwrap().unwrap();
+        let r = ring
+            .p
+            .reserve(&ring.g, &ring.tail, big.len())
+            .unwrap()
+            .unwrap();
         assert_ne!(r.payload_off, RECORD_HEADER);
     }
 

@@ -2,7 +2,7 @@
 //! other side unless someone really sleeps.
 //!
 //! The waiter stores 1 into its sleep word, runs `slow_barrier`, then re-checks its
-//! condition; the other side publishes its record header or position (a Release
+//! condition; the other side publishes its record stamp or position (a Release
 //! store), runs `fast_barrier`, then loads the sleep word (Dekker's pattern). The two
 //! barriers order each side's store before its load, so at least one side sees the
 //! other's store: a wake-up is never lost, and a side that finds the word 0 makes no
