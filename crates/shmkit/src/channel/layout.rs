@@ -146,7 +146,7 @@ pub struct Geometry {
     pub ring_size: u64,
     /// Largest payload.
     pub max_message: u32,
-    /// The key of the record stamps ([`super::ring`]); its top bit is set.
+    /// The key of the record stamps (see the module docs); its top bit is set.
     pub stamp_key: u64,
 }
 
