@@ -47,6 +47,7 @@
 #![allow(unsafe_code)]
 
 pub mod broadcast;
+mod copy;
 pub mod fuzz;
 pub mod fuzz_multi;
 pub mod layout;

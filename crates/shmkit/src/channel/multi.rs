@@ -154,11 +154,12 @@ impl RingView<'_> {
     }
 
     /// Copies `src` to ring offset `off`; false if out of range.
+    #[inline]
     pub fn copy_in(&self, off: u64, src: &[u8]) -> bool {
         match self.ptr(off, src.len()) {
             Some(p) => {
                 // SAFETY: in range (ptr); `src` is private memory, no overlap.
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+                unsafe { super::copy::copy_bytes(src.as_ptr(), p, src.len()) };
                 true
             }
             None => false,

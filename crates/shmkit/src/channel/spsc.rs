@@ -322,7 +322,7 @@ impl Sender {
             // to the sender until commit; `data` is private memory, so no overlap.
             #[allow(unsafe_code)]
             unsafe {
-                std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
+                super::copy::copy_bytes(data.as_ptr(), dst, data.len())
             };
         }
         self.finish(&r, r.len);
