@@ -225,7 +225,7 @@ fn stress_count() -> u64 {
     std::env::var(STRESS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000)
+        .unwrap_or(1_000_000)
 }
 
 /// A message: seq (8 bytes), then `len - 12` bytes derived from seq, then a checksum.

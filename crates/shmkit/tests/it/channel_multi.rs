@@ -222,7 +222,7 @@ fn mpsc_stress_several_producer_processes() {
     let lock = support::fork_lock();
     let lock = &lock;
     let producers = env_or("SHMKIT_MPSC_PRODUCERS", 3) as u32;
-    let per = env_or("SHMKIT_MPSC_MESSAGES", 20_000);
+    let per = env_or("SHMKIT_MPSC_MESSAGES", 400_000);
     let (name, _g) = make("mpsc_stress", producers, 4096, 300);
     let mut rx = mpsc::Receiver::open(&name).unwrap();
     rx.set_spin(200);
@@ -719,7 +719,7 @@ fn bc_subscriber(
 fn broadcast_stress(mode: Mode, tag: &str) {
     let lock = support::fork_lock();
     let subs = env_or("SHMKIT_BC_SUBSCRIBERS", 3);
-    let total = env_or("SHMKIT_BC_MESSAGES", 20_000);
+    let total = env_or("SHMKIT_BC_MESSAGES", 400_000);
     let (name, _g) = make_bc(tag, subs as u32 + 2, mode, 16, 200);
     let ready = Ready::new();
     let mut kids: Vec<Child> = (0..subs)
