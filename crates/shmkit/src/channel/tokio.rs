@@ -1,11 +1,14 @@
-//! Awaiting SPSC channel messages from a tokio runtime without blocking its workers.
+//! Awaiting channel messages from a tokio runtime without blocking its workers.
 //!
-//! [`AsyncReceiver`] and [`AsyncSender`] wrap the blocking [`Receiver`] and [`Sender`].
+//! [`AsyncReceiver`] and [`AsyncSender`] wrap a blocking receiving or sending endpoint
+//! of any channel kind: SPSC ([`Receiver`], [`Sender`]), MPSC ([`mpsc::Receiver`],
+//! [`mpsc::Sender`]) and broadcast ([`broadcast::Subscriber`],
+//! [`broadcast::Publisher`]); see [`ReceiveEnd`] and [`SendEnd`].
 //! The channel's wake-ups are futexes in shared memory, which an async reactor cannot
 //! watch, so the wrappers do the simplest thing that never blocks a runtime worker:
 //!
 //! - **Fast path, no thread hop.** Every call first tries the non-blocking
-//!   [`Receiver::try_recv`] / [`Sender::try_send`] inline, on the calling task. When a
+//!   `try_recv` / `try_send` of the endpoint inline, on the calling task. When a
 //!   message is waiting (or there is room), the call completes on its first poll at the
 //!   cost of the plain `try_` call.
 //! - **Slow path, one blocking-pool thread per waiting endpoint.** Otherwise the
@@ -41,7 +44,53 @@ use std::time::{Duration, Instant};
 
 use ::tokio::task::JoinHandle;
 
-use super::{ChannelError, Receiver, Sender};
+use super::{broadcast, mpsc, ChannelError, Receiver, Sender};
+
+/// A receiving endpoint that [`AsyncReceiver`] can wrap: its non-blocking and timed
+/// receives.
+pub trait ReceiveEnd: Send + 'static {
+    /// The next message if there is one now (`Empty` if not).
+    fn try_recv(&mut self) -> Result<Vec<u8>, ChannelError>;
+    /// The next message, waiting at most `timeout` (`Timeout` if none came).
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError>;
+}
+
+/// A sending endpoint that [`AsyncSender`] can wrap: its non-blocking and timed sends.
+pub trait SendEnd: Send + 'static {
+    /// Sends `data` if there is room now (`Full` if not).
+    fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError>;
+    /// Sends `data`, waiting at most `timeout` for room (`Timeout` if none came).
+    fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError>;
+}
+
+macro_rules! receive_end {
+    ($($t:ty),*) => {$(
+        impl ReceiveEnd for $t {
+            fn try_recv(&mut self) -> Result<Vec<u8>, ChannelError> {
+                <$t>::try_recv(self)
+            }
+            fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
+                <$t>::recv_timeout(self, timeout)
+            }
+        }
+    )*};
+}
+
+macro_rules! send_end {
+    ($($t:ty),*) => {$(
+        impl SendEnd for $t {
+            fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
+                <$t>::try_send(self, data)
+            }
+            fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
+                <$t>::send_timeout(self, data, timeout)
+            }
+        }
+    )*};
+}
+
+receive_end!(Receiver, mpsc::Receiver, broadcast::Subscriber);
+send_end!(Sender, mpsc::Sender, broadcast::Publisher);
 
 /// How long one blocking wait lasts before it checks whether its future was dropped.
 pub const SLICE: Duration = Duration::from_millis(50);
@@ -141,15 +190,15 @@ impl<E: Send + 'static, R: Send + 'static> Slot<E, R> {
     }
 }
 
-/// An SPSC [`Receiver`] whose receives are awaited (see the [module docs](self) for the
-/// cost model).
-pub struct AsyncReceiver {
-    slot: Slot<Receiver, Vec<u8>>,
+/// A receiving endpoint (by default an SPSC [`Receiver`]) whose receives are awaited
+/// (see the [module docs](self) for the cost model).
+pub struct AsyncReceiver<R: ReceiveEnd = Receiver> {
+    slot: Slot<R, Vec<u8>>,
 }
 
-impl AsyncReceiver {
+impl<R: ReceiveEnd> AsyncReceiver<R> {
     /// Wraps `receiver`.
-    pub fn new(receiver: Receiver) -> Self {
+    pub fn new(receiver: R) -> Self {
         AsyncReceiver {
             slot: Slot::new(receiver),
         }
@@ -158,13 +207,14 @@ impl AsyncReceiver {
     /// Gives the receiver back, waiting for a blocking wait left by a dropped future to
     /// end first. `None` if the runtime dropped it while shutting down. A message such a
     /// wait received is returned with it.
-    pub async fn into_inner(mut self) -> (Option<Receiver>, Option<Vec<u8>>) {
+    pub async fn into_inner(mut self) -> (Option<R>, Option<Vec<u8>>) {
         let kept = self.slot.settle(|r| r.is_ok()).await;
         (self.slot.idle.take(), kept.and_then(|r| r.ok()))
     }
 
-    /// Receives the next message, waiting as long as it takes. Errors as
-    /// [`Receiver::recv`]: `Disconnected`/`PeerDied` after the last message.
+    /// Receives the next message, waiting as long as it takes. Errors as the endpoint's
+    /// blocking receive ([`Receiver::recv`]: `Disconnected`/`PeerDied` after the last
+    /// message; a broadcast subscriber also `Lagged`).
     pub async fn recv(&mut self) -> Result<Vec<u8>, ChannelError> {
         self.recv_until(None).await
     }
@@ -192,12 +242,12 @@ impl AsyncReceiver {
             done => return done,
         }
         self.slot
-            .wait(deadline, |rx: &mut Receiver, slice| rx.recv_timeout(slice))
+            .wait(deadline, |rx: &mut R, slice| rx.recv_timeout(slice))
             .await
     }
 }
 
-impl std::fmt::Debug for AsyncReceiver {
+impl<R: ReceiveEnd + std::fmt::Debug> std::fmt::Debug for AsyncReceiver<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncReceiver")
             .field("receiver", &self.slot.idle)
@@ -206,15 +256,15 @@ impl std::fmt::Debug for AsyncReceiver {
     }
 }
 
-/// An SPSC [`Sender`] whose sends are awaited (see the [module docs](self) for the cost
-/// model).
-pub struct AsyncSender {
-    slot: Slot<Sender, ()>,
+/// A sending endpoint (by default an SPSC [`Sender`]) whose sends are awaited (see the
+/// [module docs](self) for the cost model).
+pub struct AsyncSender<S: SendEnd = Sender> {
+    slot: Slot<S, ()>,
 }
 
-impl AsyncSender {
+impl<S: SendEnd> AsyncSender<S> {
     /// Wraps `sender`.
-    pub fn new(sender: Sender) -> Self {
+    pub fn new(sender: S) -> Self {
         AsyncSender {
             slot: Slot::new(sender),
         }
@@ -222,13 +272,13 @@ impl AsyncSender {
 
     /// Gives the sender back, waiting for a blocking wait left by a dropped future to
     /// end first. `None` if the runtime dropped it while shutting down.
-    pub async fn into_inner(mut self) -> Option<Sender> {
+    pub async fn into_inner(mut self) -> Option<S> {
         self.slot.settle(|_| false).await;
         self.slot.idle.take()
     }
 
-    /// Sends `data`, waiting for room as long as it takes. Errors as [`Sender::send`]
-    /// (`TooLarge`, `Disconnected`, `PeerDied`). When the ring is full, `data` is copied
+    /// Sends `data`, waiting for room as long as it takes. Errors as the endpoint's
+    /// blocking send ([`Sender::send`]: `TooLarge`, `Disconnected`, `PeerDied`). When the ring is full, `data` is copied
     /// once so that a blocking-pool thread can finish the send.
     pub async fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
         self.send_until(data, None).await
@@ -262,14 +312,14 @@ impl AsyncSender {
         }
         let owned = data.to_vec();
         self.slot
-            .wait(deadline, move |tx: &mut Sender, slice| {
+            .wait(deadline, move |tx: &mut S, slice| {
                 tx.send_timeout(&owned, slice)
             })
             .await
     }
 }
 
-impl std::fmt::Debug for AsyncSender {
+impl<S: SendEnd + std::fmt::Debug> std::fmt::Debug for AsyncSender<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncSender")
             .field("sender", &self.slot.idle)
@@ -356,6 +406,71 @@ mod tests {
             rt.block_on(rx.recv_timeout(Duration::from_secs(10))),
             Err(ChannelError::Disconnected)
         );
+    }
+
+    fn new_kind(tag: &str, kind: channel::Kind) -> Guard {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("/shmkit_test_{}_{n}_tokio_{tag}", std::process::id());
+        let guard = Guard(name);
+        channel::create(
+            &guard.0,
+            &Options {
+                capacity: 4096,
+                max_message: 256,
+                kind,
+                ..Options::default()
+            },
+        )
+        .expect("create");
+        guard
+    }
+
+    /// A receive of any kind waits on the blocking pool, gets what another task sends
+    /// through the matching async sender (on a current-thread runtime, so a blocked
+    /// worker would hang it), then the end of the stream.
+    fn any_kind_round<R: ReceiveEnd, S: SendEnd>(mut rx: AsyncReceiver<R>, tx: S) {
+        let rt = current_thread();
+        let mut tx = AsyncSender::new(tx);
+        let got = rt.block_on(async {
+            let (first, other) = {
+                let mut fut = std::pin::pin!(rx.recv_timeout(Duration::from_secs(10)));
+                assert!(poll_once(fut.as_mut()).await.is_pending());
+                let other = ::tokio::spawn(async move {
+                    for m in [&b"one"[..], b"two"] {
+                        tx.send(m).await.expect("send");
+                    }
+                    tx
+                });
+                (fut.await, other)
+            };
+            let second = rx.recv_timeout(Duration::from_secs(10)).await;
+            drop(other.await.expect("other task"));
+            (first, second)
+        });
+        assert_eq!(got.0.as_deref(), Ok(&b"one"[..]));
+        assert_eq!(got.1.as_deref(), Ok(&b"two"[..]));
+        assert_eq!(
+            rt.block_on(rx.recv_timeout(Duration::from_secs(10))),
+            Err(ChannelError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn tokio_wraps_mpsc_and_broadcast_endpoints() {
+        let ch = new_kind("mpsc", channel::Kind::Mpsc { lanes: 2 });
+        let rx = AsyncReceiver::new(mpsc::Receiver::open(&ch.0).expect("mpsc rx"));
+        any_kind_round(rx, mpsc::Sender::open(&ch.0).expect("mpsc tx"));
+
+        let ch = new_kind(
+            "bcast",
+            channel::Kind::Broadcast {
+                subscribers: 2,
+                mode: broadcast::Mode::Backpressure,
+            },
+        );
+        let sub = AsyncReceiver::new(broadcast::Subscriber::open(&ch.0).expect("subscriber"));
+        any_kind_round(sub, broadcast::Publisher::open(&ch.0).expect("publisher"));
     }
 
     #[test]
