@@ -10,9 +10,9 @@
 //!   trip shows what the extra subscribers cost the publisher and the readers.
 //!
 //! Both wait with the library's default spin budget (polls a while, then sleeps on a
-//! futex), like the `shmkit` SPSC transport. The MPSC receiver borrows each message in
-//! place (`recv_ref`) and copies it out; a broadcast subscriber always copies (the
-//! channel lends no ring memory to subscribers). Rings are sized as for the SPSC
+//! futex), like the `shmkit` SPSC transport. The MPSC receiver and the broadcast
+//! subscriber (Backpressure mode) borrow each message in place (`recv_ref`) and copy it
+//! out; the four subscribers of `shmkit-broadcast-4` receive copies. Rings are sized as for the SPSC
 //! transport: room for eight of the largest messages, at least 256 KiB.
 //!
 //! A broadcast subscriber only sees messages published after it joined, so the peer,
@@ -135,12 +135,12 @@ impl MultiEnd {
                     Ok(g) => return Err(wrong_len(what, g.len(), buf.len())),
                     Err(e) => Err(e),
                 },
-                Ends::Broadcast(_, rx) => match rx.recv_timeout(SLICE) {
-                    Ok(m) if m.len() == buf.len() => {
-                        buf.copy_from_slice(&m);
+                Ends::Broadcast(_, rx) => match rx.recv_ref_timeout(SLICE) {
+                    Ok(g) if g.len() == buf.len() => {
+                        buf.copy_from_slice(&g);
                         Ok(())
                     }
-                    Ok(m) => return Err(wrong_len(what, m.len(), buf.len())),
+                    Ok(g) => return Err(wrong_len(what, g.len(), buf.len())),
                     Err(e) => Err(e),
                 },
                 Ends::Fan(_, subs) => return recv_fan(what, subs, buf, deadline),

@@ -42,8 +42,11 @@
 //! publisher waiting for room sleeps on `tx_sleep` (the SPSC wait loop); a
 //! subscriber notifies it after moving its cursor.
 //!
-//! Receiving copies (there is no guard lending ring memory: in Overwrite mode the
-//! publisher may reuse the slot at any time). The publisher may loan a slot
+//! In Backpressure mode a subscriber can read a message in its slot
+//! ([`Subscriber::recv_ref`]): its cursor moves past the message only when the guard is
+//! dropped, so the publisher cannot reuse the slot meanwhile. In Overwrite mode the
+//! publisher may reuse a slot at any time, so receiving copies (a `recv_ref` guard then
+//! holds a copy, checked by the seqlock). The publisher may loan a slot
 //! ([`Publisher::loan`]); in Overwrite mode nobody reads a slot while its seq is odd.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
@@ -647,6 +650,8 @@ pub struct Subscriber {
     ch: Chan,
     slot: usize,
     cursor: u64,
+    /// The length of the message a guard reads in place.
+    in_place_len: u32,
     missed: u64,
     watch: Watch,
     me: u64,
@@ -656,8 +661,17 @@ pub struct Subscriber {
 /// What one read attempt found.
 enum Read {
     Got(Vec<u8>),
+    /// Message `cursor` is ready with this length, to be read in place (Backpressure
+    /// mode); the cursor has not moved.
+    InPlace(u32),
     Nothing,
     Lagged(u64),
+}
+
+/// A received message: a copy, or (Backpressure mode) its length, in place.
+enum Msg {
+    Copied(Vec<u8>),
+    InPlace(u32),
 }
 
 impl Subscriber {
@@ -686,6 +700,7 @@ impl Subscriber {
             ch,
             slot,
             cursor,
+            in_place_len: 0,
             missed: 0,
             watch,
             me,
@@ -723,9 +738,14 @@ impl Subscriber {
         &self.ch.obj.name
     }
 
-    /// One attempt at message `self.cursor`.
-    fn read(&mut self) -> std::result::Result<Read, ChannelError> {
+    /// One attempt at message `self.cursor`; `in_place`: leave a ready message where it
+    /// is (Backpressure mode only, where the publisher cannot reuse its slot before the
+    /// cursor moves on).
+    fn read(&mut self, in_place: bool) -> std::result::Result<Read, ChannelError> {
         let c = self.cursor;
+        if in_place && self.ch.g.mode == Mode::Backpressure {
+            return self.read_in_place(c);
+        }
         match seqlock::read(&self.ch, c, self.ch.g.max_message) {
             seqlock::Slot::Got(v) => {
                 self.advance(c + 1);
@@ -737,6 +757,26 @@ impl Subscriber {
                 "a message is longer than the channel's limit",
             )),
         }
+    }
+
+    fn read_in_place(&mut self, c: u64) -> std::result::Result<Read, ChannelError> {
+        let want = 2 * c + 2;
+        // SYNC: Acquire pairs with the SeqCst (release) seq store in seqlock::finish:
+        // the length and payload are visible.
+        let seq = self.ch.seq(c).load(Ordering::Acquire);
+        if seq < want {
+            return Ok(Read::Nothing);
+        }
+        if seq > want {
+            return self.overtaken();
+        }
+        let len = self.ch.len(c).load(Ordering::Relaxed);
+        if len > self.ch.g.max_message {
+            return Err(ChannelError::Corrupt(
+                "a message is longer than the channel's limit",
+            ));
+        }
+        Ok(Read::InPlace(len))
     }
 
     /// The slot was reused: jump to the oldest message that is still in the ring.
@@ -771,9 +811,14 @@ impl Subscriber {
         }
     }
 
-    fn poll(&mut self, how: Check) -> std::result::Result<Option<Vec<u8>>, ChannelError> {
-        match self.read()? {
-            Read::Got(v) => return Ok(Some(v)),
+    fn poll(
+        &mut self,
+        how: Check,
+        in_place: bool,
+    ) -> std::result::Result<Option<Msg>, ChannelError> {
+        match self.read(in_place)? {
+            Read::Got(v) => return Ok(Some(Msg::Copied(v))),
+            Read::InPlace(len) => return Ok(Some(Msg::InPlace(len))),
             Read::Lagged(n) => return Err(ChannelError::Lagged(n)),
             Read::Nothing => {}
         }
@@ -781,8 +826,9 @@ impl Subscriber {
             return Ok(None);
         };
         // The publisher's last message happens before it left: look again.
-        match self.read()? {
-            Read::Got(v) => Ok(Some(v)),
+        match self.read(in_place)? {
+            Read::Got(v) => Ok(Some(Msg::Copied(v))),
+            Read::InPlace(len) => Ok(Some(Msg::InPlace(len))),
             // Reported now; the end is found again by the next call.
             Read::Lagged(n) => Err(ChannelError::Lagged(n)),
             Read::Nothing => {
@@ -792,12 +838,27 @@ impl Subscriber {
         }
     }
 
+    /// The next message as a copy.
     fn next(&mut self, patience: Patience) -> Result<Vec<u8>, ChannelError> {
+        match self.next_msg(patience, false)? {
+            Msg::Copied(v) => Ok(v),
+            // Not asked for; copy it rather than fail.
+            Msg::InPlace(len) => {
+                let v = self.in_place(len).to_vec();
+                self.advance(self.cursor + 1);
+                Ok(v)
+            }
+        }
+    }
+
+    fn next_msg(&mut self, patience: Patience, in_place: bool) -> Result<Msg, ChannelError> {
         let Some(deadline) = patience.resolve() else {
-            return self.poll(Check::Normal)?.ok_or(ChannelError::Empty);
+            return self
+                .poll(Check::Normal, in_place)?
+                .ok_or(ChannelError::Empty);
         };
         for _ in 0..self.spin {
-            if let Some(v) = self.poll(Check::Spin)? {
+            if let Some(v) = self.poll(Check::Spin, in_place)? {
                 return Ok(v);
             }
             std::hint::spin_loop();
@@ -809,7 +870,7 @@ impl Subscriber {
         // only atomic access is made through them.
         let (seq_word, sleepers) = unsafe { (&*seq_word, &*sleepers) };
         loop {
-            if let Some(v) = self.poll(how)? {
+            if let Some(v) = self.poll(how, in_place)? {
                 return Ok(v);
             }
             let seen = seq_word.load(Ordering::Relaxed);
@@ -823,7 +884,7 @@ impl Subscriber {
             // Counted first, flagged second: a death in between leaks one count (the
             // publisher then makes a needless wake call), never a negative count.
             self.ch.sleeping(self.slot).store(1, Ordering::Relaxed);
-            let polled = self.poll(Check::Normal);
+            let polled = self.poll(Check::Normal, in_place);
             let slice = match (&polled, deadline) {
                 (Ok(None), None) => Some(LIVENESS_SLICE),
                 (Ok(None), Some(d)) => {
@@ -871,6 +932,90 @@ impl Subscriber {
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let v = self.recv()?;
         super::mpsc::value_of(&v)
+    }
+
+    /// The `len` bytes of message `self.cursor`, in its slot.
+    fn in_place(&self, len: u32) -> &[u8] {
+        let off = self.ch.payload_ptr(self.cursor);
+        let ring = self.ch.obj.ring(off, len as u64);
+        match ring.ptr(0, len as usize) {
+            // SAFETY: the slot is inside the mapping (ring checked it); in Backpressure
+            // mode the publisher does not rewrite it before this subscriber's cursor
+            // moves past it, which happens only when the guard holding this borrow is
+            // dropped (protocol; a hostile process could still write it: validate what
+            // you read). The slice borrows the subscriber, hence the mapping.
+            Some(p) => unsafe { std::slice::from_raw_parts(p, len as usize) },
+            None => &[],
+        }
+    }
+
+    fn guard(&mut self, m: Msg) -> SubGuard<'_> {
+        let copied = match m {
+            Msg::Copied(v) => Some(v),
+            Msg::InPlace(len) => {
+                self.in_place_len = len;
+                None
+            }
+        };
+        SubGuard { sub: self, copied }
+    }
+
+    /// The next message if there is one now, in place in Backpressure mode (its slot is
+    /// kept from the publisher until the guard is dropped); in Overwrite mode, where the
+    /// publisher may reuse a slot at any time, the guard holds a copy. Errors as
+    /// [`Subscriber::try_recv`].
+    pub fn try_recv_ref(&mut self) -> Result<SubGuard<'_>, ChannelError> {
+        let m = self.next_msg(Patience::Now, true)?;
+        Ok(self.guard(m))
+    }
+
+    /// The next message, waiting for it; in place as [`Subscriber::try_recv_ref`].
+    pub fn recv_ref(&mut self) -> Result<SubGuard<'_>, ChannelError> {
+        let m = self.next_msg(Patience::Forever, true)?;
+        Ok(self.guard(m))
+    }
+
+    /// The next message, waiting at most `timeout`; in place as
+    /// [`Subscriber::try_recv_ref`].
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<SubGuard<'_>, ChannelError> {
+        let m = self.next_msg(Patience::For(timeout), true)?;
+        Ok(self.guard(m))
+    }
+}
+
+/// A message received by [`Subscriber::recv_ref`]: borrowed in its slot (Backpressure
+/// mode; the publisher waits for it before reusing the slot, so drop it soon) or a copy
+/// (Overwrite mode).
+pub struct SubGuard<'a> {
+    sub: &'a mut Subscriber,
+    copied: Option<Vec<u8>>,
+}
+
+impl SubGuard<'_> {
+    /// Whether the message is read in place (Backpressure mode) rather than copied.
+    pub fn is_in_place(&self) -> bool {
+        self.copied.is_none()
+    }
+}
+
+impl std::ops::Deref for SubGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.copied {
+            Some(v) => v,
+            None => self.sub.in_place(self.sub.in_place_len),
+        }
+    }
+}
+
+impl Drop for SubGuard<'_> {
+    fn drop(&mut self) {
+        // A copy was taken past already; a message read in place is passed now, which
+        // lets the publisher reuse its slot.
+        if self.copied.is_none() {
+            let next = self.sub.cursor + 1;
+            self.sub.advance(next);
+        }
     }
 }
 

@@ -547,6 +547,47 @@ fn broadcast_backpressure_join_leave_and_end() {
     assert_eq!(a.recv().unwrap(), b"again");
 }
 
+#[test]
+fn broadcast_receive_in_place_holds_the_slot_until_the_guard_drops() {
+    let (name, _g) = make_bc("bc_ref", 2, Mode::Backpressure, 2, 64);
+    let mut tx = Publisher::open(&name).unwrap();
+    let mut sub = Subscriber::open(&name).unwrap();
+    assert!(matches!(sub.try_recv_ref(), Err(ChannelError::Empty)));
+    tx.try_send(b"zero").unwrap();
+    tx.try_send(b"one").unwrap();
+    {
+        let g = sub.recv_ref_timeout(Duration::from_secs(5)).unwrap();
+        assert!(g.is_in_place());
+        assert_eq!(&*g, b"zero");
+        // Two slots, both taken, and the guard keeps message 0's: the publisher waits.
+        assert_eq!(tx.try_send(b"two"), Err(ChannelError::Full));
+        assert_eq!(&*g, b"zero", "the slot was overwritten under the guard");
+    }
+    tx.try_send(b"two").unwrap();
+    assert_eq!(&*sub.recv_ref().unwrap(), b"one");
+    assert_eq!(&*sub.try_recv_ref().unwrap(), b"two");
+    assert!(matches!(sub.try_recv_ref(), Err(ChannelError::Empty)));
+    drop(tx);
+    assert!(matches!(
+        sub.recv_ref_timeout(Duration::from_secs(5)),
+        Err(ChannelError::Disconnected)
+    ));
+
+    // Overwrite mode: the publisher never waits, so the guard holds a copy.
+    let (name, _g) = make_bc("bc_ref_ow", 2, Mode::Overwrite, 2, 64);
+    let mut tx = Publisher::open(&name).unwrap();
+    let mut sub = Subscriber::open(&name).unwrap();
+    tx.try_send(b"first").unwrap();
+    let g = sub.recv_ref().unwrap();
+    assert!(!g.is_in_place());
+    for i in 0..5u8 {
+        tx.try_send(&[i; 8]).unwrap();
+    }
+    assert_eq!(&*g, b"first");
+    drop(g);
+    assert!(matches!(sub.recv_ref(), Err(ChannelError::Lagged(_))));
+}
+
 /// Sequence-numbered broadcast messages: seq (u64), filler, checksum (u64).
 fn bc_msg(seq: u64, max: usize) -> Vec<u8> {
     encode(0, seq, max)[4..].to_vec()
@@ -683,7 +724,15 @@ fn bc_subscriber(
             if leave_after == Some(got) {
                 return 0;
             }
-            match sub.recv_timeout(Duration::from_secs(20)) {
+            // Every other message is read in place (a copy in Overwrite mode), so both
+            // paths run under the stress.
+            let received = if got % 2 == 0 {
+                sub.recv_timeout(Duration::from_secs(20))
+            } else {
+                sub.recv_ref_timeout(Duration::from_secs(20))
+                    .map(|g| g.to_vec())
+            };
+            match received {
                 Ok(m) => {
                     let mut full = 0u32.to_le_bytes().to_vec();
                     full.extend_from_slice(&m);
