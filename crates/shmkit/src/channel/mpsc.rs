@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use super::layout::{Geometry, RECORD_ALIGN, RECORD_HEADER};
 use super::liveness;
 use super::multi::{Obj, RingView, Watch};
-use super::ring::{self, Consumer, Peeked, Producer, Reserved};
+use super::ring::{self, Consumer, Peeked, Polled, Producer, Reserved};
 use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN, LIVENESS_SLICE};
 use super::{ChannelError, EndpointInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -690,8 +690,31 @@ impl Receiver {
                 if let Some(x) = Self::poll(ch, lanes, next, last_check, Check::Spin)? {
                     return Ok(x);
                 }
+                // Spin on the lanes' stamps alone (one load per lane per round), and
+                // return a message as soon as one arrives; anything else (padding,
+                // garbage) goes to the full poll.
+                let spins = if patience == Patience::For(Duration::ZERO) {
+                    0
+                } else {
+                    *spin
+                };
+                let n = lanes.len();
+                'spin: for _ in 0..spins {
+                    for i in 0..n {
+                        let l = (*next + i) % n;
+                        match lanes[l].c.poll_stamp(&ch.g.ring, &ch.ring(l)) {
+                            Polled::Msg(p) => {
+                                *next = (l + 1) % n;
+                                return Ok((l, p));
+                            }
+                            Polled::Other => break 'spin,
+                            Polled::Nothing => {}
+                        }
+                    }
+                    std::hint::spin_loop();
+                }
                 let word = ch.obj.word32(RX_SLEEP_OFFSET);
-                block_on(word, *spin, patience, |how| {
+                block_on(word, 0, patience, |how| {
                     Self::poll(ch, lanes, next, last_check, how)
                 })
             }

@@ -256,6 +256,17 @@ pub(crate) struct Peeked {
     pub next: u64,
 }
 
+/// What one look at the consumer's position found ([`Consumer::poll_stamp`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Polled {
+    /// A well-formed message.
+    Msg(Peeked),
+    /// Nothing published there yet.
+    Nothing,
+    /// A padding record or garbage.
+    Other,
+}
+
 /// The consumer's private state.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Consumer {
@@ -296,10 +307,26 @@ impl Consumer {
         })
     }
 
-    /// Polls the stamp at our position up to `spins` times (pausing between polls) and
-    /// returns the message as soon as one is there: the spinning part of a blocking
-    /// receive, one load per poll. `None` after the spins, or at once if a record that
-    /// is not a plain message (padding, garbage) is there: `peek` sorts those out.
+    /// One look at our position: the message if a well-formed one is published there,
+    /// `Nothing` if nothing is, `Other` for anything else (padding, garbage: `peek`
+    /// sorts those out). One load when nothing is there.
+    #[inline(always)]
+    pub fn poll_stamp<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> Polled {
+        let off = self.tail & g.mask();
+        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
+        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
+            return Polled::Nothing;
+        }
+        match self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed)) {
+            Some(p) => Polled::Msg(p),
+            None => Polled::Other,
+        }
+    }
+
+    /// Polls our position up to `spins` more times (pausing between polls) while
+    /// nothing is there: the spinning part of a blocking receive, which returns a
+    /// message as soon as its line arrives. `None` after the spins, or at once if a
+    /// record that is not a plain message is there.
     #[inline(always)]
     pub fn spin_for_msg<B: RingBytes + ?Sized>(
         &self,
@@ -307,15 +334,12 @@ impl Consumer {
         bytes: &B,
         mut spins: u32,
     ) -> Option<Peeked> {
-        let off = self.tail & g.mask();
-        let want = stamp(g.stamp_key, self.tail);
         loop {
-            // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
-            if bytes.read_word(off, Ordering::Acquire) == want {
-                return self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed));
-            }
-            if spins == 0 {
-                return None;
+            match self.poll_stamp(g, bytes) {
+                Polled::Msg(p) => return Some(p),
+                Polled::Other => return None,
+                Polled::Nothing if spins == 0 => return None,
+                Polled::Nothing => {}
             }
             spins -= 1;
             std::hint::spin_loop();
