@@ -92,6 +92,16 @@ impl Floor {
     }
 }
 
+/// A usage error if a `len`-byte message does not fit the `room` bytes of a floor.
+fn fits(what: &str, len: usize, room: usize) -> Result<()> {
+    if len > room {
+        return Err(BenchError::Usage(format!(
+            "{what}: {len} byte message larger than its {room} bytes of room"
+        )));
+    }
+    Ok(())
+}
+
 /// Spins until `word` holds `want`; `false` on abort or deadline.
 fn spin_until(state: &AtomicU64, want: u64, deadline: Instant) -> bool {
     {
@@ -120,13 +130,7 @@ fn spin_until(state: &AtomicU64, want: u64, deadline: Instant) -> bool {
 
 impl Floor {
     fn check(&self, len: usize) -> Result<()> {
-        if len > self.room {
-            return Err(BenchError::Usage(format!(
-                "floor: {len} byte message larger than the {} byte mapping",
-                self.room
-            )));
-        }
-        Ok(())
+        fits("floor", len, self.room)
     }
 }
 
@@ -251,13 +255,7 @@ impl FloorPair {
     }
 
     fn check(&self, len: usize) -> Result<()> {
-        if len > self.room {
-            return Err(BenchError::Usage(format!(
-                "floor-pair: {len} byte message larger than the {} byte block",
-                self.room
-            )));
-        }
-        Ok(())
+        fits("floor-pair", len, self.room)
     }
 }
 

@@ -344,20 +344,7 @@ mod tests {
     }
 
     fn new_channel(tag: &str) -> Guard {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let name = format!("/shmkit_test_{}_{n}_tokio_{tag}", std::process::id());
-        let guard = Guard(name);
-        channel::create(
-            &guard.0,
-            &Options {
-                capacity: 4096,
-                max_message: 256,
-                ..Options::default()
-            },
-        )
-        .expect("create");
-        guard
+        new_kind(tag, channel::Kind::Spsc)
     }
 
     fn current_thread() -> ::tokio::runtime::Runtime {
