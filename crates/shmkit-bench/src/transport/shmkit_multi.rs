@@ -12,7 +12,8 @@
 //! Both wait with the library's default spin budget (polls a while, then sleeps on a
 //! futex), like the `shmkit` SPSC transport. The MPSC receiver and the broadcast
 //! subscriber (Backpressure mode) borrow each message in place (`recv_ref`) and copy it
-//! out; the four subscribers of `shmkit-broadcast-4` receive copies. Rings are sized as for the SPSC
+//! out (`shmkit-broadcast-4`: the first of its four subscribers copies, the others check
+//! the sequence number in place). Rings are sized as for the SPSC
 //! transport: room for eight of the largest messages, at least 256 KiB.
 //!
 //! A broadcast subscriber only sees messages published after it joined, so the peer,
@@ -190,7 +191,7 @@ fn recv_fan(
 ) -> Result<()> {
     for (i, rx) in subs.iter_mut().enumerate() {
         let m = loop {
-            match rx.recv_timeout(SLICE) {
+            match rx.recv_ref_timeout(SLICE) {
                 Ok(m) => break m,
                 Err(ChannelError::Timeout) if !aborted() && Instant::now() < deadline => {}
                 Err(e) => {
