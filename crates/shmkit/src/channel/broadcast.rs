@@ -660,8 +660,6 @@ pub struct Subscriber {
     ch: Chan,
     slot: usize,
     cursor: u64,
-    /// The length of the message a guard reads in place.
-    in_place_len: u32,
     missed: u64,
     watch: Watch,
     me: u64,
@@ -710,7 +708,6 @@ impl Subscriber {
             ch,
             slot,
             cursor,
-            in_place_len: 0,
             missed: 0,
             watch,
             me,
@@ -941,7 +938,7 @@ impl Subscriber {
     /// The next message as a plain-old-data value, waiting for it.
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let v = self.recv()?;
-        super::mpsc::value_of(&v)
+        super::value_of(&v)
     }
 
     /// The `len` bytes of message `self.cursor`, in its slot.
@@ -959,15 +956,8 @@ impl Subscriber {
         }
     }
 
-    fn guard(&mut self, m: Msg) -> SubGuard<'_> {
-        let copied = match m {
-            Msg::Copied(v) => Some(v),
-            Msg::InPlace(len) => {
-                self.in_place_len = len;
-                None
-            }
-        };
-        SubGuard { sub: self, copied }
+    fn guard(&mut self, msg: Msg) -> SubGuard<'_> {
+        SubGuard { sub: self, msg }
     }
 
     /// The next message if there is one now, in place in Backpressure mode (its slot is
@@ -998,22 +988,22 @@ impl Subscriber {
 /// (Overwrite mode).
 pub struct SubGuard<'a> {
     sub: &'a mut Subscriber,
-    copied: Option<Vec<u8>>,
+    msg: Msg,
 }
 
 impl SubGuard<'_> {
     /// Whether the message is read in place (Backpressure mode) rather than copied.
     pub fn is_in_place(&self) -> bool {
-        self.copied.is_none()
+        matches!(self.msg, Msg::InPlace(_))
     }
 }
 
 impl std::ops::Deref for SubGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match &self.copied {
-            Some(v) => v,
-            None => self.sub.in_place(self.sub.in_place_len),
+        match &self.msg {
+            Msg::Copied(v) => v,
+            Msg::InPlace(len) => self.sub.in_place(*len),
         }
     }
 }
@@ -1022,7 +1012,7 @@ impl Drop for SubGuard<'_> {
     fn drop(&mut self) {
         // A copy was taken past already; a message read in place is passed now, which
         // lets the publisher reuse its slot.
-        if self.copied.is_none() {
+        if let Msg::InPlace(_) = self.msg {
             let next = self.sub.cursor + 1;
             self.sub.advance(next);
         }

@@ -8,8 +8,15 @@ use super::layout::{self, RING_OFFSET};
 use super::ring::{Consumer, Producer, RingBytes};
 use crate::region::Region;
 
-/// Private memory posing as a channel object.
-struct Heap(Box<[u64]>);
+/// Private memory posing as a channel object (also for the MPSC and broadcast bodies).
+pub(crate) struct Heap(Box<[u64]>);
+
+impl Heap {
+    /// Zeroed memory of at least `bytes` bytes.
+    pub(crate) fn new(bytes: u64) -> Heap {
+        Heap(vec![0u64; bytes.div_ceil(8) as usize].into_boxed_slice())
+    }
+}
 
 // SAFETY: the boxed slice lives as long as the struct and is 8 * len bytes, writable.
 unsafe impl Region for Heap {
@@ -47,7 +54,7 @@ impl RingBytes for HeapRing<'_> {
 /// it validates, receives and sends through it. Must never panic, hang or misbehave.
 pub fn check_bytes(data: &[u8]) {
     let len = data.len().clamp(RING_OFFSET + 64, 1 << 20);
-    let heap = Heap(vec![0u64; len.div_ceil(8)].into_boxed_slice());
+    let heap = Heap::new(len as u64);
     let n = data.len().min(heap.len());
     let _ = heap.write_at(0, &data[..n]);
     let _ = super::describe(&heap);
@@ -107,7 +114,7 @@ pub fn seed(ring: u64, max_message: u32, messages: &[&[u8]]) -> Vec<u8> {
         max_message,
         stamp_key: SEED_KEY,
     };
-    let heap = Heap(vec![0u64; g.total_size() as usize / 8].into_boxed_slice());
+    let heap = Heap::new(g.total_size());
     if layout::init(&heap, g).is_err() || crate::header::publish(&heap).is_err() {
         return Vec::new();
     }
@@ -139,7 +146,7 @@ mod tests {
         let good = seed(256, 64, &[b"hello", b"", &[7u8; 64], b"world"]);
         assert!(!good.is_empty());
         let info = super::super::describe(&{
-            let h = Heap(vec![0u64; good.len() / 8].into_boxed_slice());
+            let h = Heap::new(good.len() as u64);
             h.write_at(0, &good).unwrap();
             h
         })

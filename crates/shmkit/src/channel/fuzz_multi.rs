@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::fuzz::Heap;
 use super::layout::{Geometry, RECORD_ALIGN};
 use super::ring::{Consumer, RingBytes};
 use super::seqlock::{self, SlotMem};
@@ -12,29 +13,7 @@ use super::{broadcast, mpsc};
 use crate::header;
 use crate::region::Region;
 
-/// Private memory posing as a channel object.
-struct Heap(Box<[u64]>);
-
-// SAFETY: the boxed slice lives as long as the struct and is 8 * len bytes, writable.
-unsafe impl Region for Heap {
-    fn as_ptr(&self) -> *mut u8 {
-        self.0.as_ptr() as *mut u8
-    }
-    fn len(&self) -> usize {
-        self.0.len() * 8
-    }
-    fn is_writable(&self) -> bool {
-        true
-    }
-    fn object_name(&self) -> String {
-        "fuzz".into()
-    }
-}
-
 impl Heap {
-    fn new(bytes: u64) -> Heap {
-        Heap(vec![0u64; bytes.div_ceil(8) as usize].into_boxed_slice())
-    }
     fn u64_at(&self, off: usize) -> u64 {
         self.atomic_u64(off)
             .map(|a| a.load(Ordering::Relaxed))

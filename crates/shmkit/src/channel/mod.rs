@@ -410,3 +410,16 @@ pub fn kind_of(name: &str) -> Result<ObjectKind> {
     let h: crate::header::Header = shm.map()?.read(0)?;
     Ok(ObjectKind(h.kind))
 }
+
+/// A message as a plain-old-data value: [`ChannelError::WrongSize`] unless it has
+/// exactly the value's size (the typed receives of every channel kind).
+#[inline]
+pub(crate) fn value_of<T: bytemuck::AnyBitPattern>(bytes: &[u8]) -> Result<T, ChannelError> {
+    if bytes.len() != std::mem::size_of::<T>() {
+        return Err(ChannelError::WrongSize {
+            expected: std::mem::size_of::<T>(),
+            got: bytes.len(),
+        });
+    }
+    Ok(bytemuck::pod_read_unaligned(bytes))
+}

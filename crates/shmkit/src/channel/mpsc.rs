@@ -764,24 +764,14 @@ impl Receiver {
     /// size is consumed and reported as [`ChannelError::WrongSize`].
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.recv_ref()?;
-        value_of(&g)
+        super::value_of(&g)
     }
 
     /// The next plain-old-data value, if there is one now.
     pub fn try_recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.try_recv_ref()?;
-        value_of(&g)
+        super::value_of(&g)
     }
-}
-
-pub(crate) fn value_of<T: bytemuck::AnyBitPattern>(bytes: &[u8]) -> Result<T, ChannelError> {
-    if bytes.len() != std::mem::size_of::<T>() {
-        return Err(ChannelError::WrongSize {
-            expected: std::mem::size_of::<T>(),
-            got: bytes.len(),
-        });
-    }
-    Ok(bytemuck::pod_read_unaligned(bytes))
 }
 
 impl Drop for Receiver {

@@ -193,14 +193,20 @@ impl RingBytes for RingView<'_> {
 }
 
 /// Watches one peer endpoint (the receiver, for an MPSC sender; the publisher, for a
-/// subscriber): rate-limited liveness checks, the end reported once, then waiting for
-/// a new peer as if freshly opened.
+/// subscriber, and either SPSC end): rate-limited liveness checks, the end reported
+/// once, then waiting for a new peer as if freshly opened.
 pub(crate) struct Watch {
     pub seen: bool,
     pub epoch_at_open: u32,
     pub died: Option<u32>,
     pub last_check: Instant,
+    /// Normal polls since [`Watch::due`] last said yes.
+    polls: u32,
 }
+
+/// Normal polls between two costlier checks in [`Watch::due`]: an empty `try_recv`
+/// loop then costs one load per call, not a clock read.
+const POLLS_PER_CLOCK_READ: u32 = 64;
 
 impl Watch {
     /// A watch of `ep` starting now.
@@ -210,14 +216,45 @@ impl Watch {
             epoch_at_open: ep.epoch.load(Ordering::Relaxed),
             died: None,
             last_check: Instant::now(),
+            polls: 0,
+        }
+    }
+
+    /// Whether this poll is due for the costlier checks (the clock, the producer's
+    /// `head`): every poll that asks for liveness, one normal poll in
+    /// [`POLLS_PER_CLOCK_READ`], never a spinning one.
+    pub fn due(&mut self, how: Check) -> bool {
+        match how {
+            Check::Spin => false,
+            Check::Normal => {
+                self.polls += 1;
+                if self.polls >= POLLS_PER_CLOCK_READ {
+                    self.polls = 0;
+                    true
+                } else {
+                    false
+                }
+            }
+            Check::Liveness => true,
         }
     }
 
     /// Whether the peer has gone, looking as far as `how` says.
     pub fn gone(&mut self, ep: &Endpoint<'_>, how: Check) -> Option<ChannelError> {
+        self.gone_if_due(ep, how, true)
+    }
+
+    /// As [`Watch::gone`], but a normal poll reads the clock only when `due` (the
+    /// result of [`Watch::due`] for this poll).
+    pub fn gone_if_due(
+        &mut self,
+        ep: &Endpoint<'_>,
+        how: Check,
+        due: bool,
+    ) -> Option<ChannelError> {
         let check = match how {
             Check::Spin => return None,
-            Check::Normal => self.last_check.elapsed() >= LIVENESS_SLICE,
+            Check::Normal => due && self.last_check.elapsed() >= LIVENESS_SLICE,
             Check::Liveness => true,
         };
         if check {

@@ -161,6 +161,26 @@ impl Producer {
         }
     }
 
+    /// Reloads the consumer's position into the cache, checked; returns it.
+    #[inline]
+    fn refresh_tail<C: Cursor + ?Sized>(
+        &mut self,
+        g: &Geometry,
+        tail: &C,
+    ) -> Result<u64, ChannelError> {
+        // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
+        // and Consumer::peek_slow: the consumer has finished reading the bytes it
+        // released. (The sleep word is ordered by `super::wait`'s barriers.)
+        let t = tail.load(Ordering::Acquire);
+        if t > self.head || self.head - t > g.ring_size || t % RECORD_ALIGN != 0 {
+            return Err(ChannelError::Corrupt(
+                "the receiver's position is out of range",
+            ));
+        }
+        self.cached_tail = t;
+        Ok(t)
+    }
+
     /// Reserves room for a `len`-byte message, or `Ok(None)` if the ring is full.
     #[inline]
     pub fn reserve<C: Cursor + ?Sized>(
@@ -183,29 +203,15 @@ impl Producer {
             // padding record), where the last one went: the same memory each time, warm
             // in the caches, instead of a walk through the whole ring. Knowing the ring
             // is empty costs a load of the consumer's line, small next to the copy.
-            // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
-            // and Consumer::peek_slow, as below.
-            let t = tail.load(Ordering::Acquire);
-            if t == self.head {
-                self.cached_tail = t;
+            if self.refresh_tail(g, tail)? == self.head {
                 pad = g.ring_size - off;
                 need = pad + record_len(len);
             }
         }
-        if g.ring_size - (self.head - self.cached_tail) < need {
-            // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
-            // and Consumer::peek_slow: the consumer has finished reading the bytes it
-            // released. (The sleep word is ordered by `super::wait`'s barriers.)
-            let t = tail.load(Ordering::Acquire);
-            if t > self.head || self.head - t > g.ring_size || t % RECORD_ALIGN != 0 {
-                return Err(ChannelError::Corrupt(
-                    "the receiver's position is out of range",
-                ));
-            }
-            self.cached_tail = t;
-            if g.ring_size - (self.head - t) < need {
-                return Ok(None);
-            }
+        if g.ring_size - (self.head - self.cached_tail) < need
+            && g.ring_size - (self.head - self.refresh_tail(g, tail)?) < need
+        {
+            return Ok(None);
         }
         Ok(Some(self.reservation(g, pad, len)))
     }
@@ -280,12 +286,10 @@ impl Consumer {
     /// sorts those out).
     #[inline(always)]
     pub fn peek_msg<B: RingBytes + ?Sized>(&self, g: &Geometry, bytes: &B) -> Option<Peeked> {
-        let off = self.tail & g.mask();
-        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
-        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
-            return None;
+        match self.poll_stamp(g, bytes) {
+            Polled::Msg(p) => Some(p),
+            Polled::Nothing | Polled::Other => None,
         }
-        self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed))
     }
 
     /// The message whose kind-and-length word `w` follows a matching stamp at ring
@@ -355,14 +359,10 @@ impl Consumer {
         tail_word: &C,
         bytes: &B,
     ) -> Result<Option<Peeked>, ChannelError> {
-        let off = self.tail & g.mask();
-        // SYNC: Acquire pairs with the Release stamp stores in Producer::commit.
-        if bytes.read_word(off, Ordering::Acquire) != stamp(g.stamp_key, self.tail) {
-            return Ok(None);
-        }
-        match self.parse_msg(g, off, bytes.read_word(off + 8, Ordering::Relaxed)) {
-            Some(p) => Ok(Some(p)),
-            None => self.peek_slow(g, tail_word, bytes),
+        match self.poll_stamp(g, bytes) {
+            Polled::Msg(p) => Ok(Some(p)),
+            Polled::Nothing => Ok(None),
+            Polled::Other => self.peek_slow(g, tail_word, bytes),
         }
     }
 

@@ -17,94 +17,20 @@
 //! after they were checked.
 
 use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::layout::{
     self, RECEIVER_OFFSET, RECORD_ALIGN, RX_SLEEP_OFFSET, SENDER_OFFSET, TX_SLEEP_OFFSET,
 };
-use super::liveness::{self, Gone};
+use super::liveness;
+use super::multi::Watch;
 use super::ring::{self, Consumer, Peeked, Producer, Reserved};
 use super::shared::Shared;
-use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN, LIVENESS_SLICE};
+use super::wait::{self, block_on, Check, Patience, DEFAULT_SPIN};
 use super::ChannelError;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Rate-limited liveness checks on the non-blocking paths, and the end-of-stream state.
-///
-/// The end (peer closed or died) is reported once; after that the endpoint waits for a
-/// new peer as if freshly opened, so a restarted peer can take over.
-struct PeerWatch {
-    seen: bool,
-    epoch_at_open: u32,
-    died: Option<u32>,
-    last_check: Instant,
-    /// Normal polls since the clock was last read.
-    polls: u32,
-}
-
-/// Normal polls between two clock reads: an empty `try_recv` loop then costs one load
-/// per call, not a clock read.
-const POLLS_PER_CLOCK_READ: u32 = 64;
-
-impl PeerWatch {
-    /// Whether this poll is due for the costlier checks (the clock, the producer's
-    /// `head`): every poll that asks for liveness, one normal poll in
-    /// [`POLLS_PER_CLOCK_READ`], never a spinning one.
-    fn due(&mut self, how: Check) -> bool {
-        match how {
-            Check::Spin => false,
-            Check::Normal => {
-                self.polls += 1;
-                if self.polls >= POLLS_PER_CLOCK_READ {
-                    self.polls = 0;
-                    true
-                } else {
-                    false
-                }
-            }
-            Check::Liveness => true,
-        }
-    }
-
-    /// Whether the peer at `ep_off` has gone, looking as far as `how` says (`due`: the
-    /// result of [`PeerWatch::due`] for this poll).
-    fn gone(&mut self, sh: &Shared, ep_off: usize, how: Check, due: bool) -> Option<ChannelError> {
-        let check = match how {
-            Check::Spin => return None,
-            Check::Normal => due && self.last_check.elapsed() >= LIVENESS_SLICE,
-            Check::Liveness => true,
-        };
-        if check {
-            self.last_check = Instant::now();
-        }
-        match sh
-            .endpoint(ep_off)
-            .gone(check, &mut self.seen, self.epoch_at_open)
-        {
-            Gone::No => None,
-            Gone::Died(pid) => {
-                self.died = Some(pid);
-                Some(ChannelError::PeerDied(pid))
-            }
-            Gone::Closed => Some(match self.died {
-                Some(pid) => ChannelError::PeerDied(pid),
-                None => ChannelError::Disconnected,
-            }),
-        }
-    }
-
-    /// The end was reported: from now on, wait for the next peer.
-    fn reported(&mut self, sh: &Shared, ep_off: usize) {
-        self.seen = false;
-        self.died = None;
-        self.epoch_at_open = sh
-            .endpoint(ep_off)
-            .epoch
-            .load(std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, PeerWatch)> {
+fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, Watch)> {
     let me = liveness::me();
     if let Err(pid) = sh.endpoint(off).claim(me) {
         return Err(Error::new(
@@ -119,15 +45,7 @@ fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, PeerWatch)> {
     } else {
         SENDER_OFFSET
     };
-    let ep = sh.endpoint(peer);
-    let watch = PeerWatch {
-        seen: ep.holder().is_some(),
-        epoch_at_open: ep.epoch.load(std::sync::atomic::Ordering::Relaxed),
-        died: None,
-        last_check: Instant::now(),
-        polls: 0,
-    };
-    Ok((me, watch))
+    Ok((me, Watch::new(&sh.endpoint(peer))))
 }
 
 /// Reads and checks both positions at open.
@@ -174,7 +92,7 @@ fn positions(sh: &Shared) -> std::result::Result<(u64, u64), Error> {
 pub struct Sender {
     sh: Shared,
     p: Producer,
-    watch: PeerWatch,
+    watch: Watch,
     me: u64,
     spin: u32,
 }
@@ -255,10 +173,13 @@ impl Sender {
             return Ok(Some(r));
         }
         let due = self.watch.due(force);
-        match self.watch.gone(&self.sh, RECEIVER_OFFSET, force, due) {
+        match self
+            .watch
+            .gone_if_due(&self.sh.endpoint(RECEIVER_OFFSET), force, due)
+        {
             None => Ok(None),
             Some(e) => {
-                self.watch.reported(&self.sh, RECEIVER_OFFSET);
+                self.watch.reported(&self.sh.endpoint(RECEIVER_OFFSET));
                 Err(e)
             }
         }
@@ -302,10 +223,10 @@ impl Sender {
                         return Ok(Some(r));
                     }
                     let due = watch.due(force);
-                    match watch.gone(sh, RECEIVER_OFFSET, force, due) {
+                    match watch.gone_if_due(&sh.endpoint(RECEIVER_OFFSET), force, due) {
                         None => Ok(None),
                         Some(e) => {
-                            watch.reported(sh, RECEIVER_OFFSET);
+                            watch.reported(&sh.endpoint(RECEIVER_OFFSET));
                             Err(e)
                         }
                     }
@@ -479,7 +400,7 @@ impl DerefMut for SendLoan<'_> {
 pub struct Receiver {
     sh: Shared,
     c: Consumer,
-    watch: PeerWatch,
+    watch: Watch,
     me: u64,
     spin: u32,
 }
@@ -551,7 +472,7 @@ impl Receiver {
     fn poll_peek(
         sh: &Shared,
         c: &mut Consumer,
-        watch: &mut PeerWatch,
+        watch: &mut Watch,
         force: Check,
     ) -> std::result::Result<Option<Peeked>, ChannelError> {
         let tail = sh.word64(layout::TAIL_OFFSET);
@@ -564,14 +485,14 @@ impl Receiver {
         if due && c.confirm_empty(&sh.g, sh.word64(layout::HEAD_OFFSET), sh)? {
             return c.peek(&sh.g, tail, sh);
         }
-        match watch.gone(sh, SENDER_OFFSET, force, due) {
+        match watch.gone_if_due(&sh.endpoint(SENDER_OFFSET), force, due) {
             None => Ok(None),
             // The sender's last commit happens before its endpoint was freed (or before
             // it died): look once more before reporting the end.
             Some(e) => match c.peek(&sh.g, tail, sh)? {
                 Some(p) => Ok(Some(p)),
                 None => {
-                    watch.reported(sh, SENDER_OFFSET);
+                    watch.reported(&sh.endpoint(SENDER_OFFSET));
                     Err(e)
                 }
             },
@@ -671,14 +592,14 @@ impl Receiver {
     #[inline(always)]
     pub fn recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.recv_ref()?;
-        guard_value(&g)
+        super::value_of(&g)
     }
 
     /// The next plain-old-data value, if there is one now.
     #[inline]
     pub fn try_recv_value<T: bytemuck::AnyBitPattern>(&mut self) -> Result<T, ChannelError> {
         let g = self.try_recv_ref()?;
-        guard_value(&g)
+        super::value_of(&g)
     }
 
     /// Whether a message (or a corruption to report) is waiting now, without taking
@@ -693,17 +614,6 @@ impl Receiver {
     pub fn sender_alive(&self) -> bool {
         matches!(self.sh.endpoint(SENDER_OFFSET).holder(), Some((_, true)))
     }
-}
-
-#[inline]
-fn guard_value<T: bytemuck::AnyBitPattern>(g: &RecvGuard<'_>) -> Result<T, ChannelError> {
-    if g.len() != std::mem::size_of::<T>() {
-        return Err(ChannelError::WrongSize {
-            expected: std::mem::size_of::<T>(),
-            got: g.len(),
-        });
-    }
-    Ok(bytemuck::pod_read_unaligned(g))
 }
 
 impl Drop for Receiver {
