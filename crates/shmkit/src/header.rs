@@ -48,6 +48,8 @@ impl ObjectKind {
     pub const CHANNEL_MPSC: ObjectKind = ObjectKind(2);
     /// A broadcast channel (one publisher, many subscribers).
     pub const CHANNEL_BROADCAST: ObjectKind = ObjectKind(3);
+    /// A request-reply channel (one client, one server).
+    pub const CHANNEL_RPC: ObjectKind = ObjectKind(4);
     /// A lock object (`shmkit lock`): a robust mutex.
     pub const LOCK: ObjectKind = ObjectKind(16);
     /// A mailbox: one slot handed from writer to reader.
@@ -59,6 +61,7 @@ impl ObjectKind {
             ObjectKind::CHANNEL_SPSC => "channel-spsc".into(),
             ObjectKind::CHANNEL_MPSC => "channel-mpsc".into(),
             ObjectKind::CHANNEL_BROADCAST => "channel-broadcast".into(),
+            ObjectKind::CHANNEL_RPC => "channel-rpc".into(),
             ObjectKind::LOCK => "lock".into(),
             ObjectKind::MAILBOX => "mailbox".into(),
             ObjectKind(n) => format!("kind-{n}"),

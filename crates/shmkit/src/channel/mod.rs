@@ -16,9 +16,10 @@
 //! - When the sender closes or dies, the receiver gets every committed message, then
 //!   [`ChannelError::Disconnected`] or [`ChannelError::PeerDied`]. A message the sender
 //!   was writing when it died is never seen, whole or torn.
-//! - Two more kinds share the error type and the call style: [`mpsc`] (several
-//!   producers, one lane each, one consumer) and [`broadcast`] (one publisher, N
-//!   subscribers with their own cursors; Backpressure or Overwrite). Pick the kind with
+//! - Three more kinds share the error type and the call style: [`mpsc`] (several
+//!   producers, one lane each, one consumer), [`broadcast`] (one publisher, N
+//!   subscribers with their own cursors; Backpressure or Overwrite) and [`rpc`] (one
+//!   client calls, one server answers; a request and its reply share one slot). Pick the kind with
 //!   [`Options::kind`]; [`info_any`] describes any of them.
 //! - Everything read from shared memory is validated: a corrupt or hostile object gives
 //!   [`ChannelError::Corrupt`] (hot path) or [`crate::ErrorKind::Corrupt`] (open), never
@@ -55,6 +56,7 @@ mod liveness;
 pub mod mpsc;
 mod multi;
 mod ring;
+pub mod rpc;
 mod seqlock;
 mod shared;
 mod spsc;
@@ -106,6 +108,9 @@ pub enum ChannelError {
     /// A broadcast subscriber was overtaken (Overwrite mode): this many messages were
     /// overwritten before it read them. The next receive goes on after them.
     Lagged(u64),
+    /// A request-reply server dropped the request without replying (for example, its
+    /// handler panicked).
+    Unanswered,
 }
 
 impl fmt::Display for ChannelError {
@@ -129,6 +134,7 @@ impl fmt::Display for ChannelError {
             ChannelError::Lagged(n) => {
                 write!(f, "overtaken by the publisher: {n} messages missed")
             }
+            ChannelError::Unanswered => f.write_str("the server dropped the request unanswered"),
         }
     }
 }
@@ -187,6 +193,10 @@ pub enum Kind {
         /// What a slow subscriber does to the publisher.
         mode: broadcast::Mode,
     },
+    /// One client calls, one server answers ([`rpc::Client`], [`rpc::Server`]); a
+    /// request and its reply share one slot of `max_message` bytes (`capacity` is not
+    /// used).
+    Rpc,
 }
 
 impl Default for Options {
@@ -216,6 +226,9 @@ pub fn create(name: &str, opts: &Options) -> Result<()> {
             mode,
             opts.mode,
         );
+    }
+    if opts.kind == Kind::Rpc {
+        return rpc::create(name, opts.max_message, opts.mode);
     }
     let object = crate::posix::ShmName::new(name)?.to_string();
     let g = layout::Geometry::for_request(opts.capacity, opts.max_message, &object)?;
@@ -384,6 +397,8 @@ pub enum AnyInfo {
     Mpsc(mpsc::MpscInfo),
     /// A broadcast channel.
     Broadcast(broadcast::BroadcastInfo),
+    /// A request-reply channel.
+    Rpc(rpc::RpcInfo),
 }
 
 /// Describes a channel of any kind laid out in `region` (read-only mappings work).
@@ -392,6 +407,7 @@ pub fn describe_any(region: &(impl Region + ?Sized)) -> Result<AnyInfo> {
     match ObjectKind(h.kind) {
         ObjectKind::CHANNEL_MPSC => mpsc::describe(region).map(AnyInfo::Mpsc),
         ObjectKind::CHANNEL_BROADCAST => broadcast::describe(region).map(AnyInfo::Broadcast),
+        ObjectKind::CHANNEL_RPC => rpc::describe(region).map(AnyInfo::Rpc),
         _ => describe(region).map(AnyInfo::Spsc),
     }
 }
