@@ -227,10 +227,55 @@ impl Role {
     }
 }
 
-/// What one look at `turn` found ([`Chan::look`]).
-enum Look {
+/// What one look at `turn` found ([`look_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// Still `mine`: nothing new.
     Nothing,
+    /// The other side's next value: the slot is ours.
     Next,
+}
+
+/// Classifies the value `t` of `turn` for a side that last stored or saw `mine` and
+/// waits for `next`: any third value is garbage.
+#[inline(always)]
+pub(crate) fn look_at(t: u64, mine: u64, next: u64) -> std::result::Result<Look, ChannelError> {
+    if t == next {
+        Ok(Look::Next)
+    } else if t == mine {
+        Ok(Look::Nothing)
+    } else {
+        Err(ChannelError::Corrupt(
+            "the slot's turn word holds neither side's value",
+        ))
+    }
+}
+
+/// The length of the answer whose tag-and-length word is `w`, for a client of a
+/// channel with limit `max`.
+#[inline(always)]
+pub(crate) fn decode_answer(w: u64, max: u32) -> std::result::Result<u32, ChannelError> {
+    let (tag, len) = ((w >> 32) as u32, w as u32);
+    match tag {
+        TAG_REPLY if len <= max => Ok(len),
+        TAG_REPLY => Err(ChannelError::Corrupt(
+            "a reply is longer than the channel's message limit",
+        )),
+        TAG_UNANSWERED => Err(ChannelError::Unanswered),
+        _ => Err(ChannelError::Corrupt("the slot holds an unknown tag")),
+    }
+}
+
+/// The length of the request whose tag-and-length word is `w`, for a server of a
+/// channel with limit `max`; the reason it is garbage otherwise.
+#[inline(always)]
+pub(crate) fn decode_request(w: u64, max: u32) -> std::result::Result<u32, &'static str> {
+    let (tag, len) = ((w >> 32) as u32, w as u32);
+    match tag {
+        TAG_REQUEST if len <= max => Ok(len),
+        TAG_REQUEST => Err("a request is longer than the channel's message limit"),
+        _ => Err("the slot holds an unknown tag"),
+    }
 }
 
 impl Chan {
@@ -270,29 +315,19 @@ impl Chan {
     }
 
     /// One look at `turn` by a side that last stored or saw `mine` and waits for
-    /// `next`: `Next`, `Nothing`, or `Corrupt` for any third value.
+    /// `next` ([`look_at`]).
     #[inline(always)]
     fn look(&self, mine: u64, next: u64) -> std::result::Result<Look, ChannelError> {
         // SYNC: Acquire pairs with the other side's Release store of `turn` in
         // `publish`: the bytes it wrote into the slot before are visible.
-        let t = self.turn().load(Ordering::Acquire);
-        if t == next {
-            Ok(Look::Next)
-        } else if t == mine {
-            Ok(Look::Nothing)
-        } else {
-            Err(ChannelError::Corrupt(
-                "the slot's turn word holds neither side's value",
-            ))
-        }
+        look_at(self.turn().load(Ordering::Acquire), mine, next)
     }
 
-    /// The tag and length of the slot's message, the length checked against the limit.
+    /// The slot's tag-and-length word.
     #[inline(always)]
-    fn tag_len(&self) -> (u32, u32) {
+    fn tag_len(&self) -> u64 {
         // Relaxed: ordered after the Acquire load of `turn` that handed us the slot.
-        let w = self.obj.word64(TAG_LEN).load(Ordering::Relaxed);
-        ((w >> 32) as u32, w as u32)
+        self.obj.word64(TAG_LEN).load(Ordering::Relaxed)
     }
 
     /// Writes the tag-and-length word and hands the slot over by storing `turn`, then
@@ -456,15 +491,7 @@ impl Client {
         }
         self.turn = next;
         self.pending = false;
-        let (tag, len) = self.ch.tag_len();
-        match tag {
-            TAG_REPLY if len <= self.ch.max => Ok(len),
-            TAG_REPLY => Err(ChannelError::Corrupt(
-                "a reply is longer than the channel's message limit",
-            )),
-            TAG_UNANSWERED => Err(ChannelError::Unanswered),
-            _ => Err(ChannelError::Corrupt("the slot holds an unknown tag")),
-        }
+        decode_answer(self.ch.tag_len(), self.ch.max)
     }
 
     fn exchange(
@@ -632,22 +659,17 @@ impl Server {
                 patience,
             )?;
         }
-        let (tag, len) = self.ch.tag_len();
-        let bad = match tag {
-            TAG_REQUEST if len <= self.ch.max => None,
-            TAG_REQUEST => Some("a request is longer than the channel's message limit"),
-            _ => Some("the slot holds an unknown tag"),
-        };
+        let decoded = decode_request(self.ch.tag_len(), self.ch.max);
         let req = Request {
             server: self,
-            len: if bad.is_some() { 0 } else { len },
+            len: *decoded.as_ref().unwrap_or(&0),
             answered: false,
         };
-        match bad {
-            None => Ok(req),
+        match decoded {
+            Ok(_) => Ok(req),
             // Dropping `req` answers the garbage with no reply, so the slot goes back to
             // the client and neither side waits for ever.
-            Some(why) => Err(ChannelError::Corrupt(why)),
+            Err(why) => Err(ChannelError::Corrupt(why)),
         }
     }
 
