@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use shmkit::channel::{self, Options, Receiver, Sender};
+use shmkit::channel::{self, rpc, Options, Receiver, Sender};
 use shmkit::posix::{Access, CreateOptions, PosixShm, ShmName};
 use shmkit::Region;
 
@@ -94,6 +94,17 @@ fn peer(role: &str, args: &[String]) {
                 tx.send_value(&v).unwrap();
             }
         }
+        "serve" => {
+            let spin: u32 = args[1].parse().unwrap();
+            let n: u64 = args[2].parse().unwrap();
+            let mut server = rpc::Server::open(&args[0]).unwrap();
+            server.set_spin(spin);
+            for _ in 0..n {
+                let req = server.recv().unwrap();
+                let v: u64 = req.value().unwrap();
+                req.reply_value(&v).unwrap();
+            }
+        }
         "sink" => {
             let n: u64 = args[2].parse().unwrap();
             let mut rx = Receiver::open(&args[0]).unwrap();
@@ -152,6 +163,29 @@ fn channel_round_trip(in_process: bool, ping: &str, pong: &str, spin: u32, n: u6
     }
     let ns = start.elapsed().as_nanos() as f64 / (n - 1) as f64;
     drop(tx);
+    side.join();
+    ns
+}
+
+/// 8-byte calls through a request-reply channel: the request and its reply share one
+/// slot, so a call moves one cache line there and back.
+fn rpc_round_trip(in_process: bool, name: &str, spin: u32, n: u64) -> f64 {
+    let side = Side::start(
+        in_process,
+        "serve",
+        &[name.into(), spin.to_string(), n.to_string()],
+    );
+    let mut client = rpc::Client::open(name).unwrap();
+    client.set_spin(spin);
+    // The first call waits for the server to open its end.
+    let _: u64 = client.call_value(&0u64).unwrap();
+    let start = Instant::now();
+    for i in 1..n {
+        let v: u64 = client.call_value(&i).unwrap();
+        black_box(v);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / (n - 1) as f64;
+    drop(client);
     side.join();
     ns
 }
@@ -251,6 +285,7 @@ fn make(name: &str, capacity: u64, max_message: u64) -> shmkit::Result<()> {
 struct Figures {
     floor: Vec<f64>,
     rt: Vec<f64>,
+    call: Vec<f64>,
     sleepy: Vec<f64>,
     small: Vec<f64>,
     big: Vec<f64>,
@@ -269,7 +304,16 @@ fn main() -> shmkit::Result<()> {
         names("big"),
         names("line"),
     );
-    let _objects = Objects(vec![a.clone(), b.clone(), c.clone(), d.clone(), e.clone()]);
+    let r = names("call");
+    let _objects = Objects(vec![
+        a.clone(),
+        b.clone(),
+        c.clone(),
+        d.clone(),
+        e.clone(),
+        r.clone(),
+    ]);
+    rpc::create(&r, 64, 0o600)?;
     make(&a, 4096, 1024)?;
     make(&b, 4096, 1024)?;
     make(&c, 256 * 1024, 1024)?;
@@ -284,6 +328,8 @@ fn main() -> shmkit::Result<()> {
             let threads = k == 0;
             f.floor.push(cache_line_round_trip(threads, &e));
             f.rt.push(channel_round_trip(threads, &a, &b, u32::MAX, ROUND_TRIPS));
+            f.call
+                .push(rpc_round_trip(threads, &r, u32::MAX, ROUND_TRIPS));
             f.sleepy
                 .push(channel_round_trip(threads, &a, &b, 0, SLEEPY_TRIPS));
             f.small.push(stream(threads, &c, &b, 64, STREAM));
@@ -303,6 +349,7 @@ fn main() -> shmkit::Result<()> {
         };
         let floor = median(f.floor);
         let rt = median(f.rt);
+        let call = median(f.call);
         let sleepy = median(f.sleepy);
         let small = median(f.small) / 1e6;
         let big = median(f.big) * BIG as f64 / 1e9;
@@ -311,6 +358,10 @@ fn main() -> shmkit::Result<()> {
         println!(
             "8-byte channel round trip:            {rt:>8.1} ns  ({:.2}x the floor)",
             rt / floor
+        );
+        println!(
+            "8-byte call (request-reply channel):  {call:>8.1} ns  ({:.2}x the floor)",
+            call / floor
         );
         println!(
             "8-byte round trip, both asleep:       {sleepy:>8.1} ns  ({:.2}x the pipe)",

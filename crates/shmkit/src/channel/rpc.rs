@@ -38,7 +38,12 @@
 //!   (the reply is dropped), and a new client's first call waits for that answer.
 //! - A server killed while handling a request: the waiting client gets
 //!   [`ChannelError::PeerDied`]. The request stays pending, and a restarted server
-//!   answers it; the client's next call waits for that answer before sending.
+//!   answers it; the client's next call waits for that answer before sending. A server
+//!   killed while writing its reply over the request leaves the slot marked
+//!   [`TAG_ANSWERING`]: the restarted server answers that request as unanswered
+//!   instead of receiving its torn bytes.
+//! - A new client may send before the server has noticed that the old one left: the
+//!   server then receives the new request without a `Disconnected` first.
 //! - A [`Request`] dropped without a reply (a panic in the handler, say) answers with
 //!   no payload: the client gets [`ChannelError::Unanswered`].
 
@@ -76,6 +81,9 @@ pub const TAG_REQUEST: u32 = u32::from_le_bytes(*b"REQ\0");
 pub const TAG_REPLY: u32 = u32::from_le_bytes(*b"REP\0");
 /// Tag of the answer to a request dropped without a reply.
 pub const TAG_UNANSWERED: u32 = u32::from_le_bytes(*b"NOR\0");
+/// Tag the server stores before it writes a reply over the request: a server killed
+/// in that copy leaves it, so a restarted one knows the request is torn.
+pub const TAG_ANSWERING: u32 = u32::from_le_bytes(*b"ANS\0");
 /// The largest `max_message` (1 GiB).
 pub const MAX_MESSAGE: u64 = 1 << 30;
 
@@ -648,16 +656,25 @@ impl Server {
     }
 
     fn next(&mut self, patience: Patience) -> std::result::Result<Request<'_>, ChannelError> {
-        let (mine, next) = (self.turn, self.turn.wrapping_add(1));
-        if let Look::Nothing = self.ch.look(mine, next)? {
-            self.ch.wait_turn(
-                Role::Server,
-                &mut self.watch,
-                mine,
-                next,
-                self.spin,
-                patience,
-            )?;
+        loop {
+            let (mine, next) = (self.turn, self.turn.wrapping_add(1));
+            if let Look::Nothing = self.ch.look(mine, next)? {
+                self.ch.wait_turn(
+                    Role::Server,
+                    &mut self.watch,
+                    mine,
+                    next,
+                    self.spin,
+                    patience,
+                )?;
+            }
+            if (self.ch.tag_len() >> 32) as u32 != TAG_ANSWERING {
+                break;
+            }
+            // A server died writing its reply over this request: what is left is
+            // neither. Answer it as unanswered and wait for the next one.
+            self.turn = self.turn.wrapping_add(2);
+            self.ch.publish(TAG_UNANSWERED, 0, self.turn, Role::Client);
         }
         let decoded = decode_request(self.ch.tag_len(), self.ch.max);
         let req = Request {
@@ -764,6 +781,18 @@ impl Request<'_> {
     #[inline(always)]
     fn answer(&mut self, tag: u32, data: &[u8]) {
         let s = &mut *self.server;
+        if !data.is_empty() {
+            // The reply overwrites the request: mark the slot first, so that if this
+            // process is killed in the copy, the next server does not take the half
+            // overwritten bytes for the request.
+            s.ch.obj
+                .word64(TAG_LEN)
+                .store((TAG_ANSWERING as u64) << 32, Ordering::Relaxed);
+            // SYNC: a Release fence keeps the mark before the payload stores below in
+            // memory order (a crash, not another thread, is what it guards against; on
+            // x86 it only stops the compiler from reordering).
+            std::sync::atomic::fence(Ordering::Release);
+        }
         s.ch.write_payload(data);
         s.turn = s.turn.wrapping_add(2);
         s.ch.publish(tag, data.len() as u32, s.turn, Role::Client);
