@@ -57,6 +57,8 @@ pub mod mpsc;
 mod multi;
 mod ring;
 pub mod rpc;
+#[cfg(all(test, loom))]
+mod rpc_model;
 mod seqlock;
 mod shared;
 mod spsc;
