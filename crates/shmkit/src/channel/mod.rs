@@ -51,6 +51,7 @@ pub mod broadcast;
 mod copy;
 pub mod fuzz;
 pub mod fuzz_multi;
+pub mod fuzz_rpc;
 pub mod layout;
 mod liveness;
 pub mod mpsc;
