@@ -42,7 +42,10 @@ pub fn check_bytes(data: &[u8]) {
     let _ = heap.write_at(0, &data[..n]);
     let described = rpc::describe(&heap);
     let Ok(max) = rpc::validate(&heap) else {
-        assert!(described.is_err(), "describe accepted what validate refused");
+        assert!(
+            described.is_err(),
+            "describe accepted what validate refused"
+        );
         return;
     };
     let info = described.expect("describe refused what validate accepted");
@@ -69,7 +72,9 @@ pub fn check_bytes(data: &[u8]) {
     // As a client: an answer's bytes, bounded by the decoded length.
     if let Ok(n) = rpc::decode_answer(w, max) {
         assert!(n <= max);
-        let reply = heap.read_vec(PAYLOAD, n as usize).expect("a reply within the slot");
+        let reply = heap
+            .read_vec(PAYLOAD, n as usize)
+            .expect("a reply within the slot");
         assert_eq!(reply.len(), n as usize);
     }
     // As a server: a request's bytes, then the reply written over them (reversed),

@@ -10,7 +10,9 @@ use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::rpc::{decode_answer, decode_request, look_at, Look, TAG_REPLY, TAG_REQUEST, TAG_UNANSWERED};
+use super::rpc::{
+    decode_answer, decode_request, look_at, Look, TAG_REPLY, TAG_REQUEST, TAG_UNANSWERED,
+};
 use super::ChannelError;
 
 /// The model's message limit: two payload words.

@@ -64,7 +64,10 @@ fn fill_request(seq: u64, buf: &mut [u8]) {
 /// so that forked children can use it.
 fn fill_reply(req: &[u8], max: usize, out: &mut [u8]) -> usize {
     let n = (req.len() + 4).min(max);
-    let mut full = checksum(req).to_le_bytes().into_iter().chain(req.iter().rev().copied());
+    let mut full = checksum(req)
+        .to_le_bytes()
+        .into_iter()
+        .chain(req.iter().rev().copied());
     for b in &mut out[..n] {
         *b = full.next().unwrap_or(0);
     }
@@ -137,11 +140,17 @@ fn calls_values_limits_and_unanswered_requests() {
         assert!(req.is_empty());
         req.reply(b"").unwrap();
         // The client closes: Disconnected, once; then a new client is served.
-        assert_eq!(s.recv_timeout(DEADLINE).unwrap_err(), ChannelError::Disconnected);
+        assert_eq!(
+            s.recv_timeout(DEADLINE).unwrap_err(),
+            ChannelError::Disconnected
+        );
         let req = s.recv_timeout(DEADLINE).unwrap();
         assert_eq!(&*req, b"again");
         req.reply(b"welcome back").unwrap();
-        assert_eq!(s.recv_timeout(DEADLINE).unwrap_err(), ChannelError::Disconnected);
+        assert_eq!(
+            s.recv_timeout(DEADLINE).unwrap_err(),
+            ChannelError::Disconnected
+        );
     });
     let mut c = Client::open(&name).unwrap();
     assert_eq!(c.max_message(), 100);
@@ -164,15 +173,27 @@ fn calls_values_limits_and_unanswered_requests() {
         &*c.call_timeout(&[9u8; 100], DEADLINE).unwrap(),
         &[7u8; 100][..]
     );
-    assert_eq!(c.call_value::<[u8; 0], u32>(&[]), Err(ChannelError::WrongSize { expected: 4, got: 0 }));
+    assert_eq!(
+        c.call_value::<[u8; 0], u32>(&[]),
+        Err(ChannelError::WrongSize {
+            expected: 4,
+            got: 0
+        })
+    );
     let info = describe(&name);
-    assert_eq!((info.calls, info.pending, info.max_message), (6, false, 100));
+    assert_eq!(
+        (info.calls, info.pending, info.max_message),
+        (6, false, 100)
+    );
     assert_eq!(info.client.unwrap().pid, std::process::id());
     assert!(info.server.unwrap().alive);
     assert_eq!((info.client_opens, info.server_opens), (1, 1));
     drop(c);
     let mut c = Client::open(&name).unwrap();
-    assert_eq!(&*c.call_timeout(b"again", DEADLINE).unwrap(), b"welcome back");
+    assert_eq!(
+        &*c.call_timeout(b"again", DEADLINE).unwrap(),
+        b"welcome back"
+    );
     drop(c);
     t.join().unwrap();
     assert_eq!(describe(&name).client_opens, 2);
@@ -223,7 +244,8 @@ fn empty_timeouts_and_a_call_answered_by_a_late_server() {
     // No server: a timed call times out and its request stays out.
     let mut c = Client::open(&name).unwrap();
     assert_eq!(
-        c.call_timeout(b"first", Duration::from_millis(20)).unwrap_err(),
+        c.call_timeout(b"first", Duration::from_millis(20))
+            .unwrap_err(),
         ChannelError::Timeout
     );
     assert!(describe(&name).pending);
@@ -313,7 +335,10 @@ fn garbage_in_a_live_slot_is_corrupt_on_both_sides() {
             Err(ChannelError::Corrupt(_))
         ));
         assert!(
-            matches!(c.call_timeout(b"y", DEADLINE), Err(ChannelError::Corrupt(_))),
+            matches!(
+                c.call_timeout(b"y", DEADLINE),
+                Err(ChannelError::Corrupt(_))
+            ),
             "client, turn {garbage:#x}"
         );
     }
@@ -355,7 +380,10 @@ fn garbage_in_a_live_slot_is_corrupt_on_both_sides() {
         s.try_recv().unwrap().reply(b"a").unwrap();
         map.write(TAG_LEN, &garbage).unwrap();
         assert!(
-            matches!(c.call_timeout(b"r", DEADLINE), Err(ChannelError::Corrupt(_))),
+            matches!(
+                c.call_timeout(b"r", DEADLINE),
+                Err(ChannelError::Corrupt(_))
+            ),
             "client, tag-and-length {garbage:#x}"
         );
     }
@@ -369,13 +397,13 @@ fn objects_with_a_bad_config_are_refused_by_name() {
     let orig = std::fs::read(&path).unwrap();
     let u64_at = |off: usize, v: u64| (off, v.to_le_bytes().to_vec());
     for (off, bytes) in [
-        (0usize, vec![0xffu8]),                        // magic
-        (8, 1u16.to_le_bytes().to_vec()),              // kind: an SPSC channel
+        (0usize, vec![0xffu8]),                                 // magic
+        (8, 1u16.to_le_bytes().to_vec()),                       // kind: an SPSC channel
         (10, (rpc::LAYOUT_VERSION + 1).to_le_bytes().to_vec()), // layout version
-        (64, 0u32.to_le_bytes().to_vec()),             // max_message 0
-        (64, 200u32.to_le_bytes().to_vec()),           // max_message without its slot
-        u64_at(72, 64),                                // slot size too small
-        u64_at(72, 4096),                              // slot size too large
+        (64, 0u32.to_le_bytes().to_vec()),                      // max_message 0
+        (64, 200u32.to_le_bytes().to_vec()),                    // max_message without its slot
+        u64_at(72, 64),                                         // slot size too small
+        u64_at(72, 4096),                                       // slot size too large
         u64_at(72, u64::MAX),
     ] {
         let mut bad = orig.clone();
@@ -404,7 +432,11 @@ fn stress_count() -> u64 {
     std::env::var(STRESS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 20_000 } else { 200_000 })
+        .unwrap_or(if cfg!(debug_assertions) {
+            20_000
+        } else {
+            200_000
+        })
 }
 
 const STRESS_MAX: usize = 300;
@@ -685,7 +717,10 @@ fn crash_server_at_random_points() {
             fill_request(seq, req);
             match c.call_timeout(req, DEADLINE) {
                 Ok(reply) => {
-                    assert!(reply_is_right(req, &reply, CRASH_MAX), "round {round}: reply {seq}");
+                    assert!(
+                        reply_is_right(req, &reply, CRASH_MAX),
+                        "round {round}: reply {seq}"
+                    );
                     seq += 1;
                     // The answer to a pending request came first, then this one.
                     answered += 1 + pending.take().is_some() as u64;
@@ -721,7 +756,10 @@ fn crash_server_at_random_points() {
         }
         killer.join().unwrap();
         let status = child.kill();
-        assert!(killed(status), "round {round}: the server child failed (status {status:#x})");
+        assert!(
+            killed(status),
+            "round {round}: the server child failed (status {status:#x})"
+        );
     }
     assert_eq!(died, crash_rounds());
     // A last server answers the pending request and the client goes on.
@@ -789,7 +827,10 @@ fn crash_client_at_random_points() {
             std::hint::spin_loop();
         }
         let status = child.kill();
-        assert!(killed(status), "round {round}: the client child failed (status {status:#x})");
+        assert!(
+            killed(status),
+            "round {round}: the client child failed (status {status:#x})"
+        );
         // A request the client published before it died is still answered; then the
         // server hears PeerDied once, and waits for a new client.
         loop {
@@ -802,7 +843,11 @@ fn crash_client_at_random_points() {
                 Err(e) => panic!("round {round}: expected PeerDied, got {e}"),
             }
         }
-        assert_eq!(s.try_recv().unwrap_err(), ChannelError::Empty, "round {round}");
+        assert_eq!(
+            s.try_recv().unwrap_err(),
+            ChannelError::Empty,
+            "round {round}"
+        );
         assert!(!describe(&name).pending, "round {round}");
     }
     // A last client in this process: its calls work.
@@ -822,7 +867,10 @@ fn crash_client_at_random_points() {
         req.reply(&out[..n]).unwrap();
     }
     t.join().unwrap();
-    assert_eq!(s.recv_timeout(DEADLINE).unwrap_err(), ChannelError::Disconnected);
+    assert_eq!(
+        s.recv_timeout(DEADLINE).unwrap_err(),
+        ChannelError::Disconnected
+    );
 }
 
 /// A server killed while it copies its reply over the request (the reply is written in
@@ -857,7 +905,10 @@ fn a_restarted_server_never_gets_a_request_torn_by_a_dying_reply() {
         let Ok(map) = shm.map() else {
             return 6;
         };
-        if map.write_at(rpc::SLOT_OFFSET + rpc::SLOT_HEADER, b"REFUSED!").is_err() {
+        if map
+            .write_at(rpc::SLOT_OFFSET + rpc::SLOT_HEADER, b"REFUSED!")
+            .is_err()
+        {
             return 7;
         }
         std::mem::forget(req);
