@@ -104,7 +104,8 @@ fn server_thread<T: Send + 'static>(
 #[test]
 fn calls_values_limits_and_unanswered_requests() {
     let (name, _g) = make("rpc_basic", 100);
-    let t = server_thread(&name, |s| {
+    let (saw_close, closed) = std::sync::mpsc::channel();
+    let t = server_thread(&name, move |s| {
         // 1: bytes, answered in place with the reversed request.
         let req = s.recv_timeout(DEADLINE).unwrap();
         let mut v = req.to_vec();
@@ -144,6 +145,7 @@ fn calls_values_limits_and_unanswered_requests() {
             s.recv_timeout(DEADLINE).unwrap_err(),
             ChannelError::Disconnected
         );
+        saw_close.send(()).unwrap();
         let req = s.recv_timeout(DEADLINE).unwrap();
         assert_eq!(&*req, b"again");
         req.reply(b"welcome back").unwrap();
@@ -189,6 +191,9 @@ fn calls_values_limits_and_unanswered_requests() {
     assert!(info.server.unwrap().alive);
     assert_eq!((info.client_opens, info.server_opens), (1, 1));
     drop(c);
+    // (A new client's request sent before the server looked would be received without
+    // a Disconnected first: wait until the server has seen the close.)
+    closed.recv_timeout(DEADLINE).unwrap();
     let mut c = Client::open(&name).unwrap();
     assert_eq!(
         &*c.call_timeout(b"again", DEADLINE).unwrap(),
