@@ -51,12 +51,15 @@ pub mod broadcast;
 mod copy;
 pub mod fuzz;
 pub mod fuzz_multi;
+pub mod fuzz_rpc;
 pub mod layout;
 mod liveness;
 pub mod mpsc;
 mod multi;
 mod ring;
 pub mod rpc;
+#[cfg(all(test, loom))]
+mod rpc_model;
 mod seqlock;
 mod shared;
 mod spsc;

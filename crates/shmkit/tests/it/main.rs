@@ -7,6 +7,7 @@ mod channel_multi;
 mod channel_sysv;
 mod inspect;
 mod posix;
+mod rpc;
 mod support;
 mod sync;
 mod sysv;
