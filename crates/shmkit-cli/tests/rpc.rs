@@ -39,7 +39,10 @@ impl Collect {
                 let _ = Command::new("kill")
                     .args(["-9", &self.pid.to_string()])
                     .status();
-                panic!("shmkit (pid {}) did not finish within {DEADLINE:?}", self.pid);
+                panic!(
+                    "shmkit (pid {}) did not finish within {DEADLINE:?}",
+                    self.pid
+                );
             }
         }
     }
@@ -93,7 +96,15 @@ fn spawn(args: &[&str]) -> Child {
 }
 
 fn create_rpc(ch: &Chan, max: &str) {
-    let out = shmkit(&["channel", "create", &ch.0, "--kind", "rpc", "--max-message", max]);
+    let out = shmkit(&[
+        "channel",
+        "create",
+        &ch.0,
+        "--kind",
+        "rpc",
+        "--max-message",
+        max,
+    ]);
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -163,7 +174,9 @@ fn create_info_ls_rm() {
         .unwrap_or_else(|| panic!("{} not in:\n{text}", ch.0));
     assert!(row.contains("shmkit:channel-rpc"), "{row}");
     assert!(
-        row.contains("rpc: idle, 0 calls answered, messages up to 1024 B, client none, server none"),
+        row.contains(
+            "rpc: idle, 0 calls answered, messages up to 1024 B, client none, server none"
+        ),
         "{row}"
     );
 
@@ -235,11 +248,7 @@ fn frames_raw_and_count() {
 
     // Over the limit: refused before anything is sent.
     let mut call = spawn(&["call", &ch.0]);
-    call.stdin
-        .take()
-        .unwrap()
-        .write_all(&[b'x'; 1025])
-        .unwrap();
+    call.stdin.take().unwrap().write_all(&[b'x'; 1025]).unwrap();
     let out = collect(call).wait();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -367,7 +376,10 @@ fn timeouts() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!("shmkit: call: {}: no reply to request 1 within 100ms\n", ch.0)
+        format!(
+            "shmkit: call: {}: no reply to request 1 within 100ms\n",
+            ch.0
+        )
     );
     // The request it left pending is received by the next server.
     let serve = collect(spawn(&["serve", &ch.0, "--echo", "--count", "1"]));
@@ -424,18 +436,33 @@ fn error_format() {
     // serve needs a command or --echo, not both.
     let out = shmkit(&["serve", &spsc.0]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).starts_with("shmkit: serve: "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("shmkit: serve: "),
+        "{}",
+        stderr(&out)
+    );
     let out = shmkit(&["serve", &spsc.0, "--echo", "--", "cat"]);
     assert_eq!(out.status.code(), Some(2));
-    // send and recv refuse an rpc channel with the library's message.
+    // send and recv refuse an rpc channel and say what to use instead.
     let ch = Chan::new("rpc_send");
     create_rpc(&ch, "64");
     let out = shmkit(&["recv", &ch.0, "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).starts_with(&format!("shmkit: recv: {}: ", ch.0)),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "shmkit: recv: {}: a request-reply channel: answer it with `shmkit serve`\n",
+            ch.0
+        )
+    );
+    let out = shmkit(&["send", &ch.0]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "shmkit: send: {}: a request-reply channel: call it with `shmkit call`\n",
+            ch.0
+        )
     );
 }
 

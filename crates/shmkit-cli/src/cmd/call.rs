@@ -17,11 +17,13 @@ use crate::report;
 
 /// Arguments of `shmkit call`.
 #[derive(Args, Debug)]
-#[command(after_help = "Without --timeout, a call waits for a server as long as none has \
+#[command(
+    after_help = "Without --timeout, a call waits for a server as long as none has \
 come, and for the reply as long as the server lives. A request the server drops \
-unanswered writes no reply and makes the exit code 1; later requests go on.\n\
-Example: shmkit channel create /calc --kind rpc; shmkit serve /calc -- bc & \
-echo '6*7' | shmkit call /calc")]
+unanswered writes no reply and makes the exit code 1; later requests go on.\n\n\
+Example:\n  shmkit channel create /calc --kind rpc\n  shmkit serve /calc -- bc &\n  \
+echo '6*7' | shmkit call /calc      # prints 42"
+)]
 pub struct CallArgs {
     /// Request-reply channel name (`/name` or `name`), made with `channel create --kind rpc`.
     name: String,

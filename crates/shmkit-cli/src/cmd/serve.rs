@@ -22,12 +22,14 @@ use crate::report;
 
 /// Arguments of `shmkit serve`.
 #[derive(Args, Debug)]
-#[command(after_help = "Line mode (the default) suits line tools and `shmkit call`'s \
+#[command(
+    after_help = "Line mode (the default) suits line tools and `shmkit call`'s \
 lines: CMD reads the request followed by a newline, and one trailing newline of its \
 output is left out of the reply. --raw passes the request and the reply byte for byte \
-(use it with `shmkit call --frames`).\n\
-Example: shmkit channel create /up --kind rpc; shmkit serve /up -- tr a-z A-Z & \
-echo hello | shmkit call /up")]
+(use it with `shmkit call --frames`).\n\n\
+Example:\n  shmkit channel create /up --kind rpc\n  shmkit serve /up -- tr a-z A-Z &\n  \
+echo hello | shmkit call /up      # prints HELLO"
+)]
 pub struct ServeArgs {
     /// Request-reply channel name (`/name` or `name`), made with `channel create --kind rpc`.
     name: String,
