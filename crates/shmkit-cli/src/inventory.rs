@@ -95,7 +95,8 @@ pub struct ChannelJson {
     pub max_message: u32,
     /// Ring bytes holding unreceived messages (all lanes), or null (broadcast).
     pub used: Option<u64>,
-    /// Unreceived messages, where the ring could be walked.
+    /// Unreceived messages, where the ring could be walked (rpc: 1 while a request
+    /// waits for its reply, else 0).
     pub messages: Option<u64>,
     /// The sending endpoints (SPSC: at most one; MPSC: one per lane in use; broadcast:
     /// the publisher; rpc: the client).
