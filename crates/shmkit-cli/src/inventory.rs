@@ -86,21 +86,29 @@ pub struct EndpointJson {
 /// A shmkit channel's state, for JSON (every kind in one shape).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelJson {
-    /// `spsc`, `mpsc` or `broadcast`.
+    /// `spsc`, `mpsc`, `broadcast` or `rpc`.
     pub kind: &'static str,
-    /// Ring bytes (broadcast: slots × largest message).
+    /// Ring bytes (broadcast: slots × largest message; rpc: the slot's payload bytes,
+    /// the largest message).
     pub capacity: u64,
     /// The largest message.
     pub max_message: u32,
     /// Ring bytes holding unreceived messages (all lanes), or null (broadcast).
     pub used: Option<u64>,
-    /// Unreceived messages, where the ring could be walked.
+    /// Unreceived messages, where the ring could be walked (rpc: 1 while a request
+    /// waits for its reply, else 0).
     pub messages: Option<u64>,
     /// The sending endpoints (SPSC: at most one; MPSC: one per lane in use; broadcast:
-    /// the publisher).
+    /// the publisher; rpc: the client).
     pub senders: Vec<EndpointJson>,
-    /// The receiving endpoints (broadcast: every subscriber).
+    /// The receiving endpoints (broadcast: every subscriber; rpc: the server).
     pub receivers: Vec<EndpointJson>,
+    /// rpc only: `idle` or `pending` (a request waits for its reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    /// rpc only: calls answered so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
 }
 
 fn ep_json(e: &shmkit::channel::EndpointInfo) -> EndpointJson {
@@ -121,6 +129,8 @@ impl ChannelJson {
                 messages: c.messages,
                 senders: c.sender.iter().map(ep_json).collect(),
                 receivers: c.receiver.iter().map(ep_json).collect(),
+                state: None,
+                calls: None,
             },
             AnyInfo::Mpsc(m) => ChannelJson {
                 kind: "mpsc",
@@ -135,6 +145,8 @@ impl ChannelJson {
                     .map(ep_json)
                     .collect(),
                 receivers: m.receiver.iter().map(ep_json).collect(),
+                state: None,
+                calls: None,
             },
             AnyInfo::Broadcast(b) => ChannelJson {
                 kind: "broadcast",
@@ -144,6 +156,19 @@ impl ChannelJson {
                 messages: None,
                 senders: b.publisher.iter().map(ep_json).collect(),
                 receivers: b.subscribers.iter().map(|s| ep_json(&s.holder)).collect(),
+                state: None,
+                calls: None,
+            },
+            AnyInfo::Rpc(r) => ChannelJson {
+                kind: "rpc",
+                capacity: u64::from(r.max_message),
+                max_message: r.max_message,
+                used: None,
+                messages: Some(u64::from(r.pending)),
+                senders: r.client.iter().map(ep_json).collect(),
+                receivers: r.server.iter().map(ep_json).collect(),
+                state: Some(rpc_state(r)),
+                calls: Some(r.calls),
             },
             _ => ChannelJson {
                 kind: "unknown",
@@ -153,6 +178,8 @@ impl ChannelJson {
                 messages: None,
                 senders: Vec::new(),
                 receivers: Vec::new(),
+                state: None,
+                calls: None,
             },
         }
     }
@@ -210,7 +237,25 @@ pub fn channel_text(o: &Object) -> String {
                 b.subscribers.len()
             )
         }
+        AnyInfo::Rpc(r) => format!(
+            "rpc: {}, {} calls answered, messages up to {} B, client {}, server {}",
+            rpc_state(r),
+            r.calls,
+            r.max_message,
+            opt(&r.client),
+            opt(&r.server)
+        ),
         _ => "unknown channel kind".into(),
+    }
+}
+
+/// A request-reply channel's state in a word: `pending` while a request waits for its
+/// reply, `idle` otherwise.
+fn rpc_state(r: &shmkit::channel::rpc::RpcInfo) -> &'static str {
+    if r.pending {
+        "pending"
+    } else {
+        "idle"
     }
 }
 

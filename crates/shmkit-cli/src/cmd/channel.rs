@@ -1,10 +1,10 @@
-//! `shmkit channel create | info | rm`: message channels (SPSC, MPSC, broadcast) in
-//! /dev/shm.
+//! `shmkit channel create | info | rm`: message channels (SPSC, MPSC, broadcast) and
+//! request-reply channels (rpc) in /dev/shm.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use shmkit::channel::{self, broadcast, mpsc, AnyInfo, ChannelInfo, Kind, Options};
+use shmkit::channel::{self, broadcast, mpsc, rpc, AnyInfo, ChannelInfo, Kind, Options};
 
 use crate::report;
 
@@ -21,17 +21,18 @@ enum Action {
     Create {
         /// Channel name (`/name` or `name`).
         name: String,
-        /// Ring size (rounded up to a power of two): 64K, 1MiB, ...
+        /// Ring size (rounded up to a power of two): 64K, 1MiB, ... (not used by rpc).
         #[arg(long, default_value = "64KiB", value_parser = parse_size)]
         capacity: u64,
-        /// Largest message.
+        /// Largest message (rpc: the largest request or reply).
         #[arg(long, default_value = "4KiB", value_parser = parse_size)]
         max_message: u64,
         /// Permission bits, octal.
         #[arg(long, default_value = "600", value_parser = parse_mode)]
         mode: u32,
         /// The kind: spsc (one sender, one receiver), mpsc (several senders), broadcast
-        /// (one sender, several receivers each getting every message).
+        /// (one sender, several receivers each getting every message), rpc (one client
+        /// calls, one server replies: see `shmkit call` and `shmkit serve`).
         #[arg(long, value_enum, default_value_t = KindArg::Spsc)]
         kind: KindArg,
         /// mpsc: the most senders at once (each gets a ring of --capacity).
@@ -45,7 +46,8 @@ enum Action {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Show a channel's size, fill level and endpoints.
+    /// Show a channel's size, fill level and endpoints (rpc: calls answered, whether a
+    /// request is pending, client and server).
     Info {
         /// Channel names.
         #[arg(required = true)]
@@ -68,6 +70,7 @@ enum KindArg {
     Spsc,
     Mpsc,
     Broadcast,
+    Rpc,
 }
 
 /// Sizes like `64K`, `1MiB` (K/M/G are powers of 1024).
@@ -103,6 +106,7 @@ pub fn run(args: ChannelArgs) -> Result<()> {
             }
             let kind = match kind {
                 KindArg::Spsc => Kind::Spsc,
+                KindArg::Rpc => Kind::Rpc,
                 KindArg::Mpsc => Kind::Mpsc { lanes },
                 KindArg::Broadcast => Kind::Broadcast {
                     subscribers,
@@ -291,8 +295,43 @@ fn print_any(name: &str, info: &AnyInfo) -> Result<()> {
             }
             Ok(())
         }
+        AnyInfo::Rpc(i) => print_rpc(name, i),
         _ => Ok(()),
     }
+}
+
+fn print_rpc(name: &str, i: &rpc::RpcInfo) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{name}: channel-rpc")?;
+    writeln!(
+        out,
+        "  slot         requests and replies up to {} bytes",
+        i.max_message
+    )?;
+    writeln!(out, "  calls        {} answered", i.calls)?;
+    writeln!(
+        out,
+        "  pending      {}",
+        if i.pending {
+            "yes (a request waits for its reply)"
+        } else {
+            "no"
+        }
+    )?;
+    writeln!(
+        out,
+        "  client       {} (opened {} times)",
+        endpoint(i.client),
+        i.client_opens
+    )?;
+    writeln!(
+        out,
+        "  server       {} (opened {} times)",
+        endpoint(i.server),
+        i.server_opens
+    )?;
+    Ok(())
 }
 
 fn mode_name(m: broadcast::Mode) -> &'static str {
@@ -337,6 +376,17 @@ fn any_json(name: &str, info: &AnyInfo) -> serde_json::Value {
                 "alive": s.holder.alive,
                 "behind": s.behind,
             })).collect::<Vec<_>>(),
+        }),
+        AnyInfo::Rpc(i) => serde_json::json!({
+            "name": name,
+            "kind": "channel-rpc",
+            "max_message": i.max_message,
+            "calls": i.calls,
+            "pending": i.pending,
+            "client": ep(i.client),
+            "server": ep(i.server),
+            "client_opens": i.client_opens,
+            "server_opens": i.server_opens,
         }),
         _ => serde_json::json!({ "name": name }),
     }

@@ -41,7 +41,8 @@ const DEFAULT: &str = "kind,object,key,owner,mode,size,nattch,users,cpid,status"
 #[command(
     after_help = "Columns for -o: kind, id, key, name, object, owner, group, mode, size, \
 nattch, messages, users, cpid, creator, ctime, status, channel (fill level and endpoints \
-of shmkit channels; shown by default when a channel is listed).\n\
+of shmkit channels, or for rpc channels idle/pending, calls answered and client and \
+server; shown by default when a channel is listed).\n\
 Kinds: shm, sem, msg (System V), posix-shm, posix-sem, mqueue, memfd.\n\
 Status words: dest (removed, still attached), locked, unlinked (name gone, still used), \
 orphaned (nothing uses it and its creator is gone), shmkit:KIND (laid out by shmkit)."

@@ -10,6 +10,7 @@ use crate::object::ObjectSpec;
 use crate::report::{self, Usage};
 
 pub mod bench;
+pub mod call;
 pub mod channel;
 pub mod chmod;
 pub mod chown;
@@ -25,6 +26,7 @@ pub mod recv;
 pub mod rm;
 pub mod sem;
 pub mod send;
+pub mod serve;
 pub mod wait;
 pub mod write;
 
@@ -60,12 +62,18 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure shmkit against pipes, sockets, message queues and the floor, side by side.
     Bench(Box<bench::BenchArgs>),
-    /// Create, describe and remove message channels.
+    /// Create, describe and remove channels: spsc, mpsc, broadcast, rpc (request-reply).
     Channel(channel::ChannelArgs),
     /// Send standard input into a channel, one message per line (or frame).
     Send(send::SendArgs),
     /// Receive messages from a channel to standard output.
     Recv(recv::RecvArgs),
+    /// Call a request-reply (rpc) channel: one request per line (or frame) of standard
+    /// input, each reply to standard output.
+    Call(call::CallArgs),
+    /// Answer a request-reply (rpc) channel: run a command per request (request on its
+    /// stdin, reply from its stdout), or `--echo`.
+    Serve(serve::ServeArgs),
     /// Drop-in util-linux ipcs: same options, byte-identical output for System V objects.
     Ipcs(compat::CompatArgs),
     /// Drop-in util-linux ipcrm (refuses the `-a msg` foot-gun; see `shmkit ipcrm --help`).
@@ -93,6 +101,8 @@ impl Command {
             Command::Channel(_) => "channel",
             Command::Send(_) => "send",
             Command::Recv(_) => "recv",
+            Command::Call(_) => "call",
+            Command::Serve(_) => "serve",
             Command::Ls(_) => "ls",
             Command::Limits(_) => "limits",
             Command::Ipcs(_) => "ipcs",
@@ -120,6 +130,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Channel(a) => channel::run(a),
         Command::Send(a) => send::run(a),
         Command::Recv(a) => recv::run(a),
+        Command::Call(a) => call::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Limits(a) => limits::run(a),
         Command::Ipcs(a) => compat::exit_with("ipcs", &a.args),

@@ -46,6 +46,11 @@ pub fn run(args: RecvArgs) -> Result<()> {
         report::error("recv", report::object_error(&args.name, &e));
         anyhow::Error::from(report::Reported)
     })?;
+    if kind == ObjectKind::CHANNEL_RPC {
+        return Err(fail(
+            "a request-reply channel: answer it with `shmkit serve`".into(),
+        ));
+    }
     if kind == ObjectKind::CHANNEL_MPSC || kind == ObjectKind::CHANNEL_BROADCAST {
         return run_multi(&args, kind, fail);
     }

@@ -1,7 +1,8 @@
 //! `shmkit send NAME`: standard input into a channel, one message per line (or per
 //! length-prefixed frame with `--frames`). At the end of the input the sender closes,
 //! and the receiver, having received everything, sees the end of the stream. Works on
-//! every kind: an MPSC sender takes a free lane, a broadcast sender is the publisher.
+//! every message kind: an MPSC sender takes a free lane, a broadcast sender is the
+//! publisher (a request-reply channel is for `shmkit call`).
 
 use std::io::{BufRead, Read};
 use std::time::Duration;
@@ -33,6 +34,11 @@ pub fn run(args: SendArgs) -> Result<()> {
         report::error("send", format!("{}: {msg}", args.name));
         report::Reported.into()
     };
+    if channel::kind_of(&args.name).ok() == Some(ObjectKind::CHANNEL_RPC) {
+        return Err(fail(
+            "a request-reply channel: call it with `shmkit call`".into(),
+        ));
+    }
     let mut tx = AnySender::open(&args.name).map_err(|e| {
         report::error("send", report::object_error(&args.name, &e));
         anyhow::Error::from(report::Reported)

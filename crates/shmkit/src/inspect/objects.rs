@@ -247,7 +247,7 @@ fn is_channel(kind: crate::header::ObjectKind) -> bool {
     use crate::header::ObjectKind as K;
     matches!(
         kind,
-        K::CHANNEL_SPSC | K::CHANNEL_MPSC | K::CHANNEL_BROADCAST
+        K::CHANNEL_SPSC | K::CHANNEL_MPSC | K::CHANNEL_BROADCAST | K::CHANNEL_RPC
     )
 }
 

@@ -17,6 +17,7 @@ use clap::Args;
 pub mod channel;
 pub mod inspect;
 pub mod posix;
+pub mod rpc;
 pub mod sync;
 pub mod sysv;
 
@@ -81,6 +82,12 @@ pub const SECTIONS: &[Section] = &[
         title: "A message channel: a lock-free ring in shared memory",
         tour: channel::tour,
         peer: channel::peer,
+    },
+    Section {
+        name: "rpc",
+        title: "A request-reply channel: a call and its reply share one slot",
+        tour: rpc::tour,
+        peer: rpc::peer,
     },
     Section {
         name: "inspect",
