@@ -16,7 +16,9 @@
 //! second one), so the leading side first connects: it calls with an empty request in
 //! 100 ms slices, checking the abort flag and the deadline, until one is answered; the
 //! server answers empty requests and goes on waiting. After that a dead server ends a
-//! call with `PeerDied`, and every call is bounded by the run's time left at connect.
+//! call with `PeerDied`, and every call is bounded by the run's time left at connect
+//! (with `shmkit-rpc-spin`, as with `shmkit-spin`, only once its spin budget of
+//! `u32::MAX` polls is spent: the channel's timeouts count from the end of spinning).
 //!
 //! The channel is a POSIX object named `/shmkit_bench_<pid>_<n>_rpc`, removed when the
 //! leading side's endpoint drops or by [`crate::cleanup()`] on Ctrl-C.
@@ -86,6 +88,9 @@ struct RpcClient {
     client: Client,
     /// How long any call may wait, fixed at connect (`None`: not connected yet).
     budget: Option<Duration>,
+    /// The flavour's spin budget, set once connected (connecting spins the default
+    /// budget, so that its 100 ms slices hold even for `shmkit-rpc-spin`).
+    spin: Option<u32>,
     name: String,
 }
 
@@ -99,6 +104,9 @@ impl RpcClient {
                 Err(ChannelError::Timeout) if !aborted() && Instant::now() < deadline => {}
                 Err(e) => return Err(rpc_err("connect", e, deadline)),
             }
+        }
+        if let Some(s) = self.spin {
+            self.client.set_spin(s);
         }
         let budget = deadline.saturating_duration_since(Instant::now());
         self.budget = Some(budget);
@@ -190,7 +198,7 @@ pub fn setup(max: usize, flavour: Flavour) -> Result<Setup> {
     rpc::create(&name, max.max(1) as u64, 0o600)
         .map_err(|e| shm_err(&format!("creating {name}"), e))?;
     crate::cleanup::register_shm(&name);
-    let mut client = match Client::open(&name) {
+    let client = match Client::open(&name) {
         Ok(c) => c,
         Err(e) => {
             let _ = rpc::remove(&name);
@@ -198,13 +206,11 @@ pub fn setup(max: usize, flavour: Flavour) -> Result<Setup> {
             return Err(shm_err("opening the client", e));
         }
     };
-    if let Some(s) = flavour.spin() {
-        client.set_spin(s);
-    }
     Ok(Setup {
         local: Box::new(RpcClient {
             client,
             budget: None,
+            spin: flavour.spin(),
             name: name.clone(),
         }),
         peer: PeerSpec::Rpc { name, flavour },
