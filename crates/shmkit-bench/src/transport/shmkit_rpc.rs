@@ -226,3 +226,72 @@ pub fn open_peer(name: &str, flavour: Flavour) -> Result<Box<dyn Endpoint>> {
     }
     Ok(Box::new(RpcServer { server }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{open_peer as open_spec, setup as setup_name};
+
+    /// The leading side against a server thread: round trips whose answers the handler
+    /// changed come back changed, for both flavours; one-way use is refused.
+    #[test]
+    fn round_trips_through_a_server_thread() {
+        for name in ["shmkit-rpc", "shmkit-rpc-spin"] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let setup = setup_name(name, 64).unwrap();
+            let mut lead = setup.local;
+            let spec = setup.peer;
+            let object = match &spec {
+                PeerSpec::Rpc { name, .. } => name.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert!(object.starts_with("/shmkit_bench_") && object.ends_with("_rpc"));
+            let server = std::thread::spawn(move || -> Result<()> {
+                let mut ep = open_spec(&spec, deadline)?;
+                assert!(ep.send(&[0; 8], deadline).is_err());
+                let mut buf = [0u8; 16];
+                for i in 0..3u8 {
+                    ep.serve(&mut buf, deadline, &mut |b| {
+                        assert_eq!(b[0], i);
+                        b[1] = i + 100;
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            });
+            assert!(lead.send(&[0; 8], deadline).is_err());
+            let mut reply = [0u8; 16];
+            for i in 0..3u8 {
+                let mut msg = [7u8; 16];
+                msg[0] = i;
+                lead.round_trip(&msg, &mut reply, deadline).unwrap();
+                assert_eq!(reply[0], i, "{name}");
+                assert_eq!(reply[1], i + 100, "{name}");
+                assert_eq!(reply[2..], msg[2..], "{name}");
+            }
+            server.join().unwrap().unwrap();
+            // The server has gone: the next call ends instead of waiting (not tried with
+            // the spin flavour, which first spends its budget of u32::MAX polls).
+            if name == "shmkit-rpc" {
+                assert!(lead.round_trip(&[0; 16], &mut reply, deadline).is_err());
+            }
+            drop(lead);
+            assert!(
+                Client::open(&object).is_err(),
+                "{object} was not removed with the leading side"
+            );
+        }
+    }
+
+    /// Without a server the leading side's first call gives up at the deadline (it
+    /// connects in slices) instead of waiting for ever.
+    #[test]
+    fn no_server_ends_at_the_deadline() {
+        let setup = setup_name("shmkit-rpc-spin", 8).unwrap();
+        let mut lead = setup.local;
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut reply = [0u8; 8];
+        let e = lead.round_trip(&[0; 8], &mut reply, deadline).unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
+    }
+}
