@@ -4,11 +4,14 @@
 //!
 //! 1. **Round trip** for each size: the leader sends a message carrying its sequence
 //!    number in the first 8 bytes, the peer checks it and sends the message back, the
-//!    leader checks the echo. One sample per round trip, after a warm-up, timed by
-//!    [`crate::clock::Stopwatch`] (the time-stamp counter where it is invariant).
+//!    leader checks the echo ([`Endpoint::round_trip`] and [`Endpoint::serve`]). One
+//!    sample per round trip, after a warm-up, timed by [`crate::clock::Stopwatch`] (the
+//!    time-stamp counter where it is invariant).
 //! 2. **Stream** for each size: the leader sends `count` messages back to back, the peer
 //!    checks every sequence number and answers with one 8-byte acknowledgement holding
 //!    the count; the time from the first send to the acknowledgement gives the rate.
+//!    Transports that carry round trips only (a request-reply channel) have no stream
+//!    sizes in their plan.
 //! 3. **Wake-up**: the leader sleeps for a gap (so the peer is waiting, asleep if the
 //!    transport blocks), stamps the message with `CLOCK_MONOTONIC` and sends it; the
 //!    peer subtracts the stamp from its own clock reading on arrival and returns the
@@ -104,8 +107,7 @@ pub fn lead(
         for i in 0..total {
             put_u64(&mut msg, 0, i);
             let t0 = clock.ticks();
-            ep.send(&msg, deadline)?;
-            ep.recv(&mut reply, deadline)?;
+            ep.round_trip(&msg, &mut reply, deadline)?;
             let dt = clock.ticks().wrapping_sub(t0);
             let got = get_u64(&reply, 0);
             if got != i {
@@ -149,8 +151,7 @@ pub fn lead(
             std::thread::sleep(gap);
             put_u64(&mut msg, 0, i);
             put_u64(&mut msg, 8, mono_ns());
-            ep.send(&msg, deadline)?;
-            ep.recv(&mut reply, deadline)?;
+            ep.round_trip(&msg, &mut reply, deadline)?;
             let got = get_u64(&reply, 0);
             if got != i {
                 return Err(mismatch("wake-up", WAKE_SIZE, got, i));
@@ -167,12 +168,13 @@ pub fn follow(ep: &mut dyn Endpoint, plan: &Plan, deadline: Instant) -> Result<(
     for &(size, count) in &plan.round_trip {
         let mut buf = vec![0u8; size];
         for i in 0..plan.warmup + count {
-            ep.recv(&mut buf, deadline)?;
-            let got = get_u64(&buf, 0);
-            if got != i {
-                return Err(mismatch("round trip", size, got, i));
-            }
-            ep.send(&buf, deadline)?;
+            ep.serve(&mut buf, deadline, &mut |b| {
+                let got = get_u64(b, 0);
+                if got != i {
+                    return Err(mismatch("round trip", size, got, i));
+                }
+                Ok(())
+            })?;
         }
     }
     for &(size, count) in &plan.stream {
@@ -188,15 +190,16 @@ pub fn follow(ep: &mut dyn Endpoint, plan: &Plan, deadline: Instant) -> Result<(
     }
     let mut buf = [0u8; WAKE_SIZE];
     for i in 0..plan.wake {
-        ep.recv(&mut buf, deadline)?;
-        let now = mono_ns();
-        let got = get_u64(&buf, 0);
-        if got != i {
-            return Err(mismatch("wake-up", WAKE_SIZE, got, i));
-        }
-        let sent = get_u64(&buf, 8);
-        put_u64(&mut buf, 8, now.saturating_sub(sent));
-        ep.send(&buf, deadline)?;
+        ep.serve(&mut buf, deadline, &mut |b| {
+            let now = mono_ns();
+            let got = get_u64(b, 0);
+            if got != i {
+                return Err(mismatch("wake-up", WAKE_SIZE, got, i));
+            }
+            let sent = get_u64(b, 8);
+            put_u64(b, 8, now.saturating_sub(sent));
+            Ok(())
+        })?;
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! # shmkit-bench: the comparison benchmark behind `shmkit bench`
 //!
 //! Measures shared-memory messaging against what users already have, in one run on one
-//! machine, between two real processes pinned to different cores: shmkit's channels,
-//! semaphores and mailbox, the floor (one cache line handed back and forth), anonymous
+//! machine, between two real processes pinned to different cores: shmkit's channels
+//! (one-way and request-reply), semaphores and mailbox, the floor (one cache line handed back and forth), anonymous
 //! pipes, Unix stream and seqpacket sockets, TCP over loopback, POSIX message queues,
 //! POSIX and System V semaphores, iceoryx2 (cargo feature `iceoryx2`), memcpy in one
 //! process as the copy limit, and uncontended lock and semaphore costs.
@@ -250,6 +250,7 @@ impl Options {
 
     fn plan_for(&self, name: &str) -> (Plan, Vec<usize>) {
         let limit = transport::max_message(name);
+        let streams = transport::kind(name).is_none_or(|k| k.streams);
         let fits = |s: &usize| limit.is_none_or(|l| *s <= l);
         let mut skipped: Vec<usize> = self
             .sizes
@@ -278,7 +279,7 @@ impl Options {
             stream: self
                 .stream_sizes
                 .iter()
-                .filter(|s| fits(s))
+                .filter(|s| streams && fits(s))
                 .map(|&s| (s, self.stream_for(name, s)))
                 .collect(),
             wake: self.wake_messages,
@@ -366,4 +367,23 @@ fn memcpy_round(opts: &Options) -> Measured {
 /// appended to [`Options::peer_command`].
 pub fn peer_main(plan: &str) -> Result<()> {
     peer::main(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_only_transports_get_no_streams() {
+        let opts = Options::new(vec!["unused".into()]);
+        for name in ["shmkit-rpc", "shmkit-rpc-spin"] {
+            let (plan, skipped) = opts.plan_for(name);
+            assert!(plan.stream.is_empty(), "{name}: {:?}", plan.stream);
+            assert_eq!(plan.round_trip.len(), opts.sizes.len(), "{name}");
+            assert!(skipped.is_empty(), "{name}: {skipped:?}");
+            assert!(!transport::kind(name).unwrap().streams);
+        }
+        let (plan, _) = opts.plan_for("shmkit");
+        assert_eq!(plan.stream.len(), opts.stream_sizes.len());
+    }
 }

@@ -46,6 +46,8 @@ fn transports() -> Vec<String> {
         "shmkit",
         "shmkit-block",
         "shmkit-loan",
+        "shmkit-rpc",
+        "shmkit-rpc-spin",
         "shmkit-mpsc",
         "shmkit-broadcast",
         "shmkit-broadcast-4",
@@ -164,6 +166,13 @@ fn quick_run_reports_every_transport_and_writes_parsable_json() {
             "{n}: {t:#}"
         );
         assert_eq!(t["wakeup"]["samples"], 3, "{n}: {t:#}");
+        // A request-reply channel carries round trips only: no stream figures.
+        let streams = t["throughput"].as_array().map(Vec::len);
+        if n.starts_with("shmkit-rpc") {
+            assert_eq!(streams, Some(0), "{n}: {t:#}");
+        } else {
+            assert!(streams.is_some_and(|s| s > 0), "{n}: {t:#}");
+        }
     }
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| floor"), "{md}");

@@ -32,14 +32,40 @@ pub mod mq;
 pub mod semaphore;
 pub mod shmkit_channel;
 pub mod shmkit_multi;
+pub mod shmkit_rpc;
 pub mod signalled;
 
 /// One side of a transport: sends and receives whole messages of known size.
+///
+/// Round trips go through [`Endpoint::round_trip`] (leading side) and
+/// [`Endpoint::serve`] (peer), which by default send and receive; a request-reply
+/// transport, which cannot send without a request or receive without answering,
+/// overrides both.
 pub trait Endpoint {
     /// Sends one message (all of `msg`).
     fn send(&mut self, msg: &[u8], deadline: Instant) -> Result<()>;
     /// Receives one message of exactly `buf.len()` bytes into `buf`.
     fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<()>;
+
+    /// The leading side of one round trip: sends `msg` and receives the answer, of
+    /// exactly `reply.len()` bytes, into `reply`.
+    fn round_trip(&mut self, msg: &[u8], reply: &mut [u8], deadline: Instant) -> Result<()> {
+        self.send(msg, deadline)?;
+        self.recv(reply, deadline)
+    }
+
+    /// The peer's side of one round trip: receives a message of exactly `buf.len()`
+    /// bytes into `buf`, lets `handle` check and change it, and sends `buf` back.
+    fn serve(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Instant,
+        handle: &mut dyn FnMut(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.recv(buf, deadline)?;
+        handle(buf)?;
+        self.send(buf, deadline)
+    }
 }
 
 /// How a transport waits: it matters when reading the wake-up figures.
@@ -64,6 +90,8 @@ pub struct Kind {
     /// Every message is a hand-over between sleeping processes (one in flight):
     /// streams are ten times shorter so that a run stays in minutes.
     pub handoff: bool,
+    /// Carries one-way streams; `false`: round trips only, the stream test is skipped.
+    pub streams: bool,
 }
 
 /// The floor: one cache line handed back and forth through shared memory.
@@ -78,108 +106,140 @@ pub const KINDS: &[Kind] = &[
         about: "one shared cache line (state word + payload) handed back and forth, busy-polling",
         waiting: Waiting::Spins,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: FLOOR_PAIR,
         about: "two cache lines, each written by one side only (what a pair of one-way channels is made of), busy-polling",
         waiting: Waiting::Spins,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit-spin",
         about: "shmkit SPSC channels, waiting by polling only",
         waiting: Waiting::Spins,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit",
         about: "shmkit SPSC channels, default waiting (polls, then sleeps on a futex)",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit-block",
         about: "shmkit SPSC channels, sleeping on a futex at once",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit-loan",
         about: "shmkit SPSC channels, zero-copy loans to send, default waiting",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
+    },
+    Kind {
+        name: "shmkit-rpc",
+        about: "a shmkit request-reply channel (request and reply share one slot), default waiting; round trips only",
+        waiting: Waiting::Blocks,
+        handoff: false,
+        streams: false,
+    },
+    Kind {
+        name: "shmkit-rpc-spin",
+        about: "a shmkit request-reply channel, waiting by polling only; round trips only",
+        waiting: Waiting::Spins,
+        handoff: false,
+        streams: false,
     },
     Kind {
         name: "shmkit-mpsc",
         about: "shmkit MPSC channels (one producer lane each way), default waiting",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit-broadcast",
         about: "shmkit broadcast channels (backpressure, one subscriber each way), default waiting",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "shmkit-broadcast-4",
         about: "shmkit broadcast channels (backpressure), four subscribers in the peer read each message, one answers back, default waiting",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "pipe",
         about: "two anonymous pipes",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "unix-stream",
         about: "a Unix stream socket pair",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "unix-seqpacket",
         about: "a Unix seqpacket socket pair (one message per packet)",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "tcp",
         about: "TCP over loopback with TCP_NODELAY",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "mq",
         about: "two POSIX message queues (mq_send / mq_receive)",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
     Kind {
         name: "posix-sem",
         about: "payload in a shared memfd, hand-over signalled by process-shared POSIX semaphores",
         waiting: Waiting::Blocks,
         handoff: true,
+        streams: true,
     },
     Kind {
         name: "sysv-sem",
         about: "payload in a shared memfd, hand-over signalled by a System V semaphore set",
         waiting: Waiting::Blocks,
         handoff: true,
+        streams: true,
     },
     Kind {
         name: "shmkit-sem",
         about: "payload in a shared memfd, hand-over signalled by shmkit in-region semaphores",
         waiting: Waiting::Blocks,
         handoff: true,
+        streams: true,
     },
     Kind {
         name: "shmkit-mailbox",
         about: "shmkit mailboxes, one each way (a send waits until the reader took it)",
         waiting: Waiting::Blocks,
         handoff: true,
+        streams: true,
     },
     #[cfg(feature = "iceoryx2")]
     Kind {
@@ -187,6 +247,7 @@ pub const KINDS: &[Kind] = &[
         about: "iceoryx2 publish-subscribe, busy-polling receive",
         waiting: Waiting::Spins,
         handoff: false,
+        streams: true,
     },
     #[cfg(feature = "iceoryx2")]
     Kind {
@@ -194,6 +255,7 @@ pub const KINDS: &[Kind] = &[
         about: "iceoryx2 publish-subscribe, woken through its event service",
         waiting: Waiting::Blocks,
         handoff: false,
+        streams: true,
     },
 ];
 
@@ -236,6 +298,13 @@ pub enum PeerSpec {
         tx: String,
         /// Which kind of channel.
         multi: shmkit_multi::Multi,
+    },
+    /// A shmkit request-reply channel by name (the peer is its server).
+    Rpc {
+        /// The channel's name.
+        name: String,
+        /// How it waits.
+        flavour: shmkit_rpc::Flavour,
     },
     /// Shared payload signalled by POSIX semaphores in an inherited memfd.
     PosixSem {
@@ -317,6 +386,9 @@ pub fn setup(name: &str, max: usize) -> Result<Setup> {
     if let Some(m) = shmkit_multi::Multi::from_name(name) {
         return shmkit_multi::setup(max, m);
     }
+    if let Some(f) = shmkit_rpc::Flavour::from_name(name) {
+        return shmkit_rpc::setup(max, f);
+    }
     match name {
         FLOOR => floor::setup(max),
         FLOOR_PAIR => floor::setup_pair(max),
@@ -349,6 +421,7 @@ pub fn open_peer(spec: &PeerSpec, deadline: Instant) -> Result<Box<dyn Endpoint>
         PeerSpec::ShmkitMulti { rx, tx, multi } => {
             shmkit_multi::open_peer(rx, tx, *multi, deadline)
         }
+        PeerSpec::Rpc { name, flavour } => shmkit_rpc::open_peer(name, *flavour),
         PeerSpec::Signalled { fd, sem_id } => signalled::open(*fd, *sem_id),
         PeerSpec::Mailbox { rx, tx } => mailbox::open(rx, tx),
         #[cfg(feature = "iceoryx2")]

@@ -144,11 +144,16 @@ fn open(rx: &str, tx: &str, flavour: Flavour, owned: Vec<String>) -> Result<Chan
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// A fresh object name prefix `/shmkit_bench_<pid>_<n>`, for the shmkit transports.
+pub fn base_name() -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("/shmkit_bench_{}_{n}", std::process::id())
+}
+
 /// A fresh pair of object names `/shmkit_bench_<pid>_<n>_{a,b}`: (to the peer, to the
 /// leading side).
 pub fn names() -> (String, String) {
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let base = format!("/shmkit_bench_{}_{n}", std::process::id());
+    let base = base_name();
     (format!("{base}_a"), format!("{base}_b"))
 }
 
