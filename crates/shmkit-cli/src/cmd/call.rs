@@ -4,7 +4,7 @@
 //! Exits 0 at the end of the input; 1 when the server dies or closes, a timeout passes,
 //! or a request was dropped unanswered (the others still get their replies).
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -13,6 +13,7 @@ use clap::Args;
 use shmkit::channel::{self, rpc, ChannelError};
 use shmkit::header::ObjectKind;
 
+use super::messages;
 use crate::report;
 
 /// Arguments of `shmkit call`.
@@ -74,42 +75,8 @@ pub fn run(args: CallArgs) -> Result<()> {
     let mut buf = Vec::new();
     let (mut n, mut unanswered) = (0u64, 0u64);
     loop {
-        buf.clear();
-        if args.frames {
-            let mut len = [0u8; 4];
-            match input.read_exact(&mut len) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(fail(format!("reading standard input: {e}"))),
-            }
-            let len = u32::from_le_bytes(len) as usize;
-            if len > max {
-                return Err(fail(format!(
-                    "frame {} is {len} bytes, the channel's limit is {max}",
-                    n + 1
-                )));
-            }
-            buf.resize(len, 0);
-            input
-                .read_exact(&mut buf)
-                .map_err(|e| fail(format!("frame {} is cut short: {e}", n + 1)))?;
-        } else {
-            let got = input
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| fail(format!("reading standard input: {e}")))?;
-            if got == 0 {
-                break;
-            }
-            if buf.last() == Some(&b'\n') {
-                buf.pop();
-            }
-            if buf.len() > max {
-                return Err(fail(format!(
-                    "line {} is {} bytes, the channel's limit is {max}",
-                    n + 1,
-                    buf.len()
-                )));
-            }
+        if !messages::next(&mut input, args.frames, max, n + 1, &mut buf).map_err(fail)? {
+            break;
         }
         n += 1;
         let reply = match args.timeout {

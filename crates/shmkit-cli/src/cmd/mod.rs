@@ -21,6 +21,7 @@ pub mod info;
 pub mod limits;
 pub mod lock;
 pub mod ls;
+pub mod messages;
 pub mod read;
 pub mod recv;
 pub mod rm;

@@ -420,6 +420,65 @@ impl Chan {
     }
 }
 
+/// What a [`Client`] and a [`Server`] hold alike: the mapped channel, the claimed
+/// endpoint, a watch on the peer's, the last `turn` value seen on this side's turn and
+/// the spin budget. Dropping it gives the endpoint up and wakes the peer.
+struct End {
+    ch: Chan,
+    role: Role,
+    me: u64,
+    watch: Watch,
+    /// The last even `turn` value.
+    turn: u64,
+    spin: u32,
+}
+
+impl End {
+    /// Opens `name` as `role`; returns the end and the `turn` word's value at open.
+    fn open(name: &str, role: Role) -> Result<(End, u64)> {
+        let (ch, me, watch, t) = Chan::open(name, role)?;
+        let end = End {
+            ch,
+            role,
+            me,
+            watch,
+            turn: t & !1,
+            spin: DEFAULT_SPIN,
+        };
+        Ok((end, t))
+    }
+
+    /// Waits until `turn` moves from `mine` to `next` (at once if it has).
+    #[inline(always)]
+    fn wait_for(
+        &mut self,
+        mine: u64,
+        next: u64,
+        patience: Patience,
+    ) -> std::result::Result<(), ChannelError> {
+        if let Look::Nothing = self.ch.look(mine, next)? {
+            self.ch
+                .wait_turn(self.role, &mut self.watch, mine, next, self.spin, patience)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the other end is held by a live process (slow: reads /proc).
+    fn peer_alive(&self) -> bool {
+        matches!(
+            self.ch.obj.endpoint(self.role.peer().endpoint()).holder(),
+            Some((_, true))
+        )
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        self.ch.obj.endpoint(self.role.endpoint()).release(self.me);
+        wait::wake(self.ch.obj.word32(self.role.peer().sleep_word()));
+    }
+}
+
 /// The calling end of a request-reply channel. One per channel at a time.
 ///
 /// ```no_run
@@ -442,14 +501,10 @@ impl Chan {
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    ch: Chan,
-    me: u64,
-    watch: Watch,
-    /// The last even `turn` value: the slot is ours while `turn` holds it.
-    turn: u64,
+    /// `end.turn` is the last even `turn` value: the slot is ours while `turn` holds it.
+    end: End,
     /// A request (ours, or a dead client's) is waiting for its answer at `turn + 1`.
     pending: bool,
-    spin: u32,
 }
 
 impl Client {
@@ -457,49 +512,36 @@ impl Client {
     /// [`ErrorKind::AlreadyExists`] while another live process holds it; the end of a
     /// dead client is taken over (a request it left pending is answered first).
     pub fn open(name: &str) -> Result<Client> {
-        let (ch, me, watch, t) = Chan::open(name, Role::Client)?;
+        let (end, t) = End::open(name, Role::Client)?;
         Ok(Client {
-            ch,
-            me,
-            watch,
-            turn: t & !1,
+            end,
             pending: t & 1 == 1,
-            spin: DEFAULT_SPIN,
         })
     }
 
     /// Sets how many times a waiting call polls before it sleeps (default 2000).
     pub fn set_spin(&mut self, polls: u32) {
-        self.spin = polls;
+        self.end.spin = polls;
     }
 
     /// The largest request or reply.
     pub fn max_message(&self) -> usize {
-        self.ch.max as usize
+        self.end.ch.max as usize
     }
 
     /// The channel's object name (`/name`).
     pub fn name(&self) -> &str {
-        &self.ch.obj.name
+        &self.end.ch.obj.name
     }
 
     /// Waits for the answer at `turn + 2` (the request at `turn + 1` is out).
     #[inline(always)]
     fn answer(&mut self, patience: Patience) -> std::result::Result<u32, ChannelError> {
-        let (mine, next) = (self.turn.wrapping_add(1), self.turn.wrapping_add(2));
-        if let Look::Nothing = self.ch.look(mine, next)? {
-            self.ch.wait_turn(
-                Role::Client,
-                &mut self.watch,
-                mine,
-                next,
-                self.spin,
-                patience,
-            )?;
-        }
-        self.turn = next;
+        let (mine, next) = (self.end.turn.wrapping_add(1), self.end.turn.wrapping_add(2));
+        self.end.wait_for(mine, next, patience)?;
+        self.end.turn = next;
         self.pending = false;
-        decode_answer(self.ch.tag_len(), self.ch.max)
+        decode_answer(self.end.ch.tag_len(), self.end.ch.max)
     }
 
     fn exchange(
@@ -507,10 +549,10 @@ impl Client {
         request: &[u8],
         mut patience: Patience,
     ) -> std::result::Result<Reply<'_>, ChannelError> {
-        if request.len() > self.ch.max as usize {
+        if request.len() > self.end.ch.max as usize {
             return Err(ChannelError::TooLarge {
                 len: request.len(),
-                max: self.ch.max as usize,
+                max: self.end.ch.max as usize,
             });
         }
         if self.pending {
@@ -525,12 +567,12 @@ impl Client {
                 patience = Patience::For(d.saturating_sub(start.elapsed()));
             }
         }
-        self.ch.write_payload(request);
+        self.end.ch.write_payload(request);
         self.pending = true;
-        self.ch.publish(
+        self.end.ch.publish(
             TAG_REQUEST,
             request.len() as u32,
-            self.turn.wrapping_add(1),
+            self.end.turn.wrapping_add(1),
             Role::Server,
         );
         let len = self.answer(patience)?;
@@ -571,24 +613,14 @@ impl Client {
 
     /// Whether a server holds the other end and its process lives (slow: reads /proc).
     pub fn server_alive(&self) -> bool {
-        matches!(
-            self.ch.obj.endpoint(SERVER_OFFSET).holder(),
-            Some((_, true))
-        )
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.ch.obj.endpoint(CLIENT_OFFSET).release(self.me);
-        wait::wake(self.ch.obj.word32(SERVER_SLEEP_OFFSET));
+        self.end.peer_alive()
     }
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("name", &self.ch.obj.name)
+            .field("name", &self.end.ch.obj.name)
             .finish()
     }
 }
@@ -605,7 +637,7 @@ impl Deref for Reply<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        self.client.ch.payload(self.len)
+        self.client.end.ch.payload(self.len)
     }
 }
 
@@ -617,12 +649,8 @@ impl std::fmt::Debug for Reply<'_> {
 
 /// The answering end of a request-reply channel. One per channel at a time.
 pub struct Server {
-    ch: Chan,
-    me: u64,
-    watch: Watch,
-    /// The last even `turn` value: a request arrives as `turn + 1`.
-    turn: u64,
-    spin: u32,
+    /// `end.turn` is the last even `turn` value: a request arrives as `turn + 1`.
+    end: End,
 }
 
 impl Server {
@@ -630,53 +658,40 @@ impl Server {
     /// [`ErrorKind::AlreadyExists`] while another live process holds it; the end of a
     /// dead server is taken over, and a request it left unanswered is received first.
     pub fn open(name: &str) -> Result<Server> {
-        let (ch, me, watch, t) = Chan::open(name, Role::Server)?;
-        Ok(Server {
-            ch,
-            me,
-            watch,
-            turn: t & !1,
-            spin: DEFAULT_SPIN,
-        })
+        let (end, _) = End::open(name, Role::Server)?;
+        Ok(Server { end })
     }
 
     /// Sets how many times a waiting receive polls before it sleeps (default 2000).
     pub fn set_spin(&mut self, polls: u32) {
-        self.spin = polls;
+        self.end.spin = polls;
     }
 
     /// The largest request or reply.
     pub fn max_message(&self) -> usize {
-        self.ch.max as usize
+        self.end.ch.max as usize
     }
 
     /// The channel's object name (`/name`).
     pub fn name(&self) -> &str {
-        &self.ch.obj.name
+        &self.end.ch.obj.name
     }
 
     fn next(&mut self, patience: Patience) -> std::result::Result<Request<'_>, ChannelError> {
         loop {
-            let (mine, next) = (self.turn, self.turn.wrapping_add(1));
-            if let Look::Nothing = self.ch.look(mine, next)? {
-                self.ch.wait_turn(
-                    Role::Server,
-                    &mut self.watch,
-                    mine,
-                    next,
-                    self.spin,
-                    patience,
-                )?;
-            }
-            if (self.ch.tag_len() >> 32) as u32 != TAG_ANSWERING {
+            let (mine, next) = (self.end.turn, self.end.turn.wrapping_add(1));
+            self.end.wait_for(mine, next, patience)?;
+            if (self.end.ch.tag_len() >> 32) as u32 != TAG_ANSWERING {
                 break;
             }
             // A server died writing its reply over this request: what is left is
             // neither. Answer it as unanswered and wait for the next one.
-            self.turn = self.turn.wrapping_add(2);
-            self.ch.publish(TAG_UNANSWERED, 0, self.turn, Role::Client);
+            self.end.turn = self.end.turn.wrapping_add(2);
+            self.end
+                .ch
+                .publish(TAG_UNANSWERED, 0, self.end.turn, Role::Client);
         }
-        let decoded = decode_request(self.ch.tag_len(), self.ch.max);
+        let decoded = decode_request(self.end.ch.tag_len(), self.end.ch.max);
         let req = Request {
             server: self,
             len: *decoded.as_ref().unwrap_or(&0),
@@ -715,24 +730,14 @@ impl Server {
 
     /// Whether a client holds the other end and its process lives (slow: reads /proc).
     pub fn client_alive(&self) -> bool {
-        matches!(
-            self.ch.obj.endpoint(CLIENT_OFFSET).holder(),
-            Some((_, true))
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.ch.obj.endpoint(SERVER_OFFSET).release(self.me);
-        wait::wake(self.ch.obj.word32(CLIENT_SLEEP_OFFSET));
+        self.end.peer_alive()
     }
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("name", &self.ch.obj.name)
+            .field("name", &self.end.ch.obj.name)
             .finish()
     }
 }
@@ -753,7 +758,7 @@ impl Request<'_> {
     /// [`ChannelError::Unanswered`] instead.
     #[inline]
     pub fn reply(mut self, reply: &[u8]) -> std::result::Result<(), ChannelError> {
-        let max = self.server.ch.max as usize;
+        let max = self.server.end.ch.max as usize;
         if reply.len() > max {
             return Err(ChannelError::TooLarge {
                 len: reply.len(),
@@ -785,7 +790,9 @@ impl Request<'_> {
             // The reply overwrites the request: mark the slot first, so that if this
             // process is killed in the copy, the next server does not take the half
             // overwritten bytes for the request.
-            s.ch.obj
+            s.end
+                .ch
+                .obj
                 .word64(TAG_LEN)
                 .store((TAG_ANSWERING as u64) << 32, Ordering::Relaxed);
             // SYNC: a Release fence keeps the mark before the payload stores below in
@@ -793,9 +800,11 @@ impl Request<'_> {
             // x86 it only stops the compiler from reordering).
             std::sync::atomic::fence(Ordering::Release);
         }
-        s.ch.write_payload(data);
-        s.turn = s.turn.wrapping_add(2);
-        s.ch.publish(tag, data.len() as u32, s.turn, Role::Client);
+        s.end.ch.write_payload(data);
+        s.end.turn = s.end.turn.wrapping_add(2);
+        s.end
+            .ch
+            .publish(tag, data.len() as u32, s.end.turn, Role::Client);
         self.answered = true;
     }
 }
@@ -804,7 +813,7 @@ impl Deref for Request<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        self.server.ch.payload(self.len)
+        self.server.end.ch.payload(self.len)
     }
 }
 
