@@ -8,40 +8,7 @@ use std::time::Duration;
 
 mod chan;
 
-use chan::{shmkit, Chan, BIN};
-
-/// Collects a child's output on a thread, so that its pipes never fill up.
-struct Collect {
-    pid: u32,
-    rx: std::sync::mpsc::Receiver<std::io::Result<Output>>,
-}
-
-fn collect(child: Child) -> Collect {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    Collect { pid, rx }
-}
-
-impl Collect {
-    /// Waits for the output with a deadline; kills the child on time-out.
-    fn wait(self, deadline: Duration) -> Output {
-        match self.rx.recv_timeout(deadline) {
-            Ok(out) => out.expect("wait"),
-            Err(_) => {
-                let _ = Command::new("kill")
-                    .args(["-9", &self.pid.to_string()])
-                    .status();
-                panic!(
-                    "shmkit (pid {}) did not finish within {deadline:?}",
-                    self.pid
-                );
-            }
-        }
-    }
-}
+use chan::{collect, shmkit, Chan, BIN};
 
 /// Waits for a child with a deadline.
 fn wait_output(child: Child, deadline: Duration) -> Output {

@@ -10,43 +10,10 @@ use std::time::Duration;
 
 mod chan;
 
-use chan::{shmkit, Chan, BIN};
+use chan::{collect, shmkit, Chan, BIN};
 
 /// How long any one process of these tests may take.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Collects a child's output on a thread, so that its pipes never fill up.
-struct Collect {
-    pid: u32,
-    rx: mpsc::Receiver<std::io::Result<Output>>,
-}
-
-fn collect(child: Child) -> Collect {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    Collect { pid, rx }
-}
-
-impl Collect {
-    /// Waits for the output with a deadline; kills the child on time-out.
-    fn wait(self) -> Output {
-        match self.rx.recv_timeout(DEADLINE) {
-            Ok(out) => out.expect("wait"),
-            Err(_) => {
-                let _ = Command::new("kill")
-                    .args(["-9", &self.pid.to_string()])
-                    .status();
-                panic!(
-                    "shmkit (pid {}) did not finish within {DEADLINE:?}",
-                    self.pid
-                );
-            }
-        }
-    }
-}
 
 /// Kills the given processes unless the test ends within [`DEADLINE`] (a hang becomes a
 /// failure: the killed processes' pipes close), and at once if the test panics (no
@@ -210,13 +177,13 @@ fn call_against_serve_between_two_processes() {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert!(out.status.success(), "{}", stderr(&out));
     let mut want = input.to_uppercase();
     want.push('\n');
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     // The client closed: the server stops with exit 0.
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert!(s.status.success(), "{}", stderr(&s));
     let out = shmkit(&["channel", "info", "--json", &ch.0]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -240,16 +207,16 @@ fn frames_raw_and_count() {
         frames.extend_from_slice(m);
     }
     call.stdin.take().unwrap().write_all(&frames).unwrap();
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, frames);
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert!(s.status.success(), "{}", stderr(&s));
 
     // Over the limit: refused before anything is sent.
     let mut call = spawn(&["call", &ch.0]);
     call.stdin.take().unwrap().write_all(&[b'x'; 1025]).unwrap();
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
@@ -274,7 +241,7 @@ fn a_failing_command_drops_its_request_and_serving_goes_on() {
         .unwrap()
         .write_all(b"a\nbad\nb\n")
         .unwrap();
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok a\nok b\n");
     assert_eq!(
@@ -285,7 +252,7 @@ fn a_failing_command_drops_its_request_and_serving_goes_on() {
             ch.0
         )
     );
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert!(s.status.success(), "{}", stderr(&s));
     assert!(
         stderr(&s).contains(&format!(
@@ -322,7 +289,7 @@ fn a_killed_server_makes_call_exit_1() {
     serve.wait().unwrap();
     writeln!(stdin, "two").unwrap();
     drop(stdin);
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
@@ -354,7 +321,7 @@ fn a_killed_client_makes_serve_exit_1() {
     let client_pid = call.id();
     call.kill().unwrap();
     call.wait().unwrap();
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert_eq!(s.status.code(), Some(1));
     assert_eq!(
         stderr(&s),
@@ -372,7 +339,7 @@ fn timeouts() {
     // No server: the call gives up.
     let mut call = spawn(&["call", "--timeout", "100ms", &ch.0]);
     call.stdin.take().unwrap().write_all(b"anyone?\n").unwrap();
-    let out = collect(call).wait();
+    let out = collect(call).wait(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
@@ -383,11 +350,11 @@ fn timeouts() {
     );
     // The request it left pending is received by the next server.
     let serve = collect(spawn(&["serve", &ch.0, "--echo", "--count", "1"]));
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert!(s.status.success(), "{}", stderr(&s));
     // No client: the server gives up.
     let serve = collect(spawn(&["serve", &ch.0, "--echo", "--timeout", "100ms"]));
-    let s = serve.wait();
+    let s = serve.wait(DEADLINE);
     assert_eq!(s.status.code(), Some(1));
     assert_eq!(
         stderr(&s),
@@ -476,7 +443,7 @@ fn demo_rpc_section_runs_and_cleans_up() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let out = collect(child).wait();
+    let out = collect(child).wait(DEADLINE);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     for needle in [

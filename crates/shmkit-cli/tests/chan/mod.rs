@@ -34,3 +34,36 @@ pub fn shmkit(args: &[&str]) -> Output {
         .output()
         .expect("run shmkit")
 }
+
+/// Collects a child's output on a thread, so that its pipes never fill up.
+pub struct Collect {
+    pid: u32,
+    rx: std::sync::mpsc::Receiver<std::io::Result<Output>>,
+}
+
+pub fn collect(child: std::process::Child) -> Collect {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    Collect { pid, rx }
+}
+
+impl Collect {
+    /// Waits for the output with a deadline; kills the child on time-out.
+    pub fn wait(self, deadline: std::time::Duration) -> Output {
+        match self.rx.recv_timeout(deadline) {
+            Ok(out) => out.expect("wait"),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-9", &self.pid.to_string()])
+                    .status();
+                panic!(
+                    "shmkit (pid {}) did not finish within {deadline:?}",
+                    self.pid
+                );
+            }
+        }
+    }
+}
