@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use shmkit::channel::{self, ChannelError, Options, Receiver, Sender};
 use shmkit::ErrorKind;
 
-use crate::support::{self, PosixGuard};
+use crate::support::{self, fork_guarded, killed, PosixGuard, Ready};
 
 /// Creates a channel with a unique name and a guard removing it.
 fn make(tag: &str, capacity: u64, max_message: u64) -> (String, PosixGuard) {
@@ -356,115 +356,6 @@ impl Rng {
     }
 }
 
-/// Forks a child running `f` and `_exit`ing with its result; returns its pid. `f` must
-/// not panic: a forked child of a threaded process must not run the panic machinery.
-/// The caller holds the process-wide fork lock until it has reaped the child.
-fn fork_child(lock: &support::ForkLock, f: impl FnOnce() -> i32) -> ChildGuard {
-    // Initialise process-wide lazy state in the parent, so that the child never waits
-    // on a one-time initialisation another thread was running at the fork.
-    shmkit::sys::proc::proc_available();
-    // SAFETY: the child only runs `f`, which opens the channel and sends or receives
-    // (system calls and glibc's fork-safe malloc), then `_exit`s without running any
-    // destructor or test-harness code.
-    let pid = unsafe { support::fork(lock) };
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: _exit ends the child at once, as a forked child must.
-        unsafe { libc::_exit(code) };
-    }
-    ChildGuard(pid)
-}
-
-/// A pipe a forked child writes one byte to when it is ready.
-struct Pipe {
-    read: libc::c_int,
-    write: std::cell::Cell<Option<libc::c_int>>,
-}
-
-impl Pipe {
-    fn new() -> Pipe {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills the two descriptors.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        Pipe {
-            read: fds[0],
-            write: std::cell::Cell::new(Some(fds[1])),
-        }
-    }
-    /// In the child: one byte to the parent.
-    fn signal(&self) {
-        if let Some(w) = self.write.get() {
-            // SAFETY: writing one byte from a valid buffer to our pipe.
-            unsafe { libc::write(w, b"r".as_ptr().cast(), 1) };
-        }
-    }
-    fn close_write(&self) {
-        if let Some(w) = self.write.take() {
-            // SAFETY: closing our own descriptor, once (taken out of the cell).
-            unsafe { libc::close(w) };
-        }
-    }
-    /// In the parent: waits up to 10 s for the byte (false: the child ended or hung
-    /// without sending it).
-    fn wait(&self) -> bool {
-        self.close_write();
-        let mut pfd = libc::pollfd {
-            fd: self.read,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polling one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, 10_000) } != 1 {
-            return false;
-        }
-        let mut b = 0u8;
-        // SAFETY: reading one byte into a valid buffer.
-        let n = unsafe { libc::read(self.read, (&mut b as *mut u8).cast(), 1) };
-        n == 1
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        self.close_write();
-        // SAFETY: closing our own read descriptor, once.
-        unsafe { libc::close(self.read) };
-    }
-}
-
-/// A forked child, killed and reaped on drop (also when the test panics), so that no
-/// child outlives a failed test.
-struct ChildGuard(libc::pid_t);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            kill_and_reap(self.0);
-        }
-    }
-}
-
-impl ChildGuard {
-    /// Kills and reaps now; returns the wait status.
-    fn kill(mut self) -> i32 {
-        let pid = std::mem::replace(&mut self.0, 0);
-        kill_and_reap(pid)
-    }
-}
-
-fn kill_and_reap(pid: libc::pid_t) -> i32 {
-    // SAFETY: `pid` is our own child, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    if r == pid {
-        status
-    } else {
-        -1
-    }
-}
-
 #[test]
 fn crash_sender_at_random_points() {
     let lock = support::fork_lock();
@@ -477,8 +368,8 @@ fn crash_sender_at_random_points() {
     for round in 0..crash_rounds() {
         let first = next;
         let n2 = name.clone();
-        let ready = Pipe::new();
-        let child = fork_child(&lock, || {
+        let ready = Ready::new();
+        let child = fork_guarded(&lock, || {
             let Ok(mut tx) = Sender::open(&n2) else {
                 return 3;
             };
@@ -505,7 +396,7 @@ fn crash_sender_at_random_points() {
                 std::hint::spin_loop();
             }
         }
-        let pid = child.0;
+        let pid = child.pid();
         child.kill();
         // Every committed message, then PeerDied; never a torn one, never a hang.
         loop {
@@ -536,7 +427,7 @@ fn crash_receiver_at_random_points() {
     let mut sent = 0u64;
     for round in 0..crash_rounds() {
         let n2 = name.clone();
-        let child = fork_child(&lock, move || {
+        let child = fork_guarded(&lock, move || {
             let Ok(mut rx) = Receiver::open(&n2) else {
                 return 3;
             };
@@ -582,7 +473,7 @@ fn crash_receiver_at_random_points() {
         }
         let status = child.kill();
         // The child died by our SIGKILL, not by a failed check.
-        if !(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL) {
+        if !killed(status) {
             ok = false;
         }
         assert!(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use shmkit::channel::{self, mpsc, ChannelError, Kind, Options};
 use shmkit::ErrorKind;
 
-use crate::support::{self, PosixGuard};
+use crate::support::{self, fork_guarded, Forked, PosixGuard, Ready};
 
 /// Creates an MPSC channel with a unique name and a guard removing it.
 fn make(tag: &str, lanes: u32, capacity: u64, max_message: u64) -> (String, PosixGuard) {
@@ -151,72 +151,6 @@ fn decode(m: &[u8]) -> (u32, u64) {
     )
 }
 
-/// Forks a child (under the process-wide fork lock, which the test holds until its
-/// children are reaped) running `f`, `_exit`ing with its result. `f` must not panic.
-fn fork_child(lock: &support::ForkLock, f: impl FnOnce() -> i32) -> Child {
-    shmkit::sys::proc::proc_available();
-    // SAFETY: the child only runs `f` (opens the channel and sends: system calls and
-    // glibc's fork-safe malloc), then `_exit`s without running destructors or the test
-    // harness.
-    let pid = unsafe { support::fork(lock) };
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: _exit ends the forked child at once.
-        unsafe { libc::_exit(code) };
-    }
-    Child(pid)
-}
-
-/// A forked child, killed and reaped on drop (also when the test panics).
-struct Child(libc::pid_t);
-
-impl Child {
-    /// Waits up to `deadline` for the child to exit; its exit code (killed on timeout).
-    fn join(mut self, deadline: Duration) -> Option<i32> {
-        let pid = std::mem::replace(&mut self.0, 0);
-        // SAFETY: pidfd_open on our own unreaped child; the result is checked.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
-        assert!(fd >= 0, "pidfd_open failed");
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polling one valid pollfd; then closing our own descriptor.
-        let ready = unsafe { libc::poll(&mut pfd, 1, deadline.as_millis() as i32) } == 1;
-        // SAFETY: as above.
-        unsafe { libc::close(fd) };
-        if !ready {
-            kill_and_reap(pid);
-            return None;
-        }
-        let mut status = 0;
-        // SAFETY: reaping our own child, which has exited.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status))
-    }
-    fn kill(mut self) {
-        let pid = std::mem::replace(&mut self.0, 0);
-        kill_and_reap(pid);
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            kill_and_reap(self.0);
-        }
-    }
-}
-
-fn kill_and_reap(pid: libc::pid_t) {
-    // SAFETY: `pid` is our own child, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let mut status = 0;
-    // SAFETY: reaping our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-}
-
 #[test]
 fn mpsc_stress_several_producer_processes() {
     let lock = support::fork_lock();
@@ -226,10 +160,10 @@ fn mpsc_stress_several_producer_processes() {
     let (name, _g) = make("mpsc_stress", producers, 4096, 300);
     let mut rx = mpsc::Receiver::open(&name).unwrap();
     rx.set_spin(200);
-    let children: Vec<Child> = (0..producers)
+    let children: Vec<Forked> = (0..producers)
         .map(|id| {
             let n = name.clone();
-            fork_child(lock, move || {
+            fork_guarded(lock, move || {
                 let Ok(mut tx) = mpsc::Sender::open(&n) else {
                     return 3;
                 };
@@ -302,12 +236,12 @@ fn mpsc_crash_producers_at_random_points() {
         // Two producers per round: one finishes normally, one is killed.
         let ids = [2 * round as u32, 2 * round as u32 + 1];
         let quota = 1 + step() % 50;
-        let kids: Vec<Child> = ids
+        let kids: Vec<Forked> = ids
             .iter()
             .map(|&id| {
                 let n = name.clone();
                 let limit = if id % 2 == 0 { quota } else { u64::MAX };
-                fork_child(lock, move || {
+                fork_guarded(lock, move || {
                     let Ok(mut tx) = mpsc::Sender::open(&n) else {
                         return 3;
                     };
@@ -647,62 +581,6 @@ fn broadcast_overwrite_counts_add_up() {
     assert!(missed > 0 && got > 0, "got {got}, missed {missed}");
 }
 
-/// A pipe children write one byte to when ready; the parent counts them.
-struct Ready {
-    read: libc::c_int,
-    write: libc::c_int,
-}
-
-impl Ready {
-    fn new() -> Ready {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills the two descriptors.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        Ready {
-            read: fds[0],
-            write: fds[1],
-        }
-    }
-    /// In a child.
-    fn signal(&self) {
-        // SAFETY: writing one byte from a valid buffer to our pipe.
-        unsafe { libc::write(self.write, b"r".as_ptr().cast(), 1) };
-    }
-    /// In the parent: waits up to 10 s for `n` bytes.
-    fn wait(&self, n: usize) -> bool {
-        let mut got = 0;
-        while got < n {
-            let mut pfd = libc::pollfd {
-                fd: self.read,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: polling one valid pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, 10_000) } != 1 {
-                return false;
-            }
-            let mut b = [0u8; 16];
-            // SAFETY: reading into a valid buffer.
-            let r = unsafe { libc::read(self.read, b.as_mut_ptr().cast(), b.len().min(n - got)) };
-            if r <= 0 {
-                return false;
-            }
-            got += r as usize;
-        }
-        true
-    }
-}
-
-impl Drop for Ready {
-    fn drop(&mut self) {
-        // SAFETY: closing our own descriptors once.
-        unsafe {
-            libc::close(self.read);
-            libc::close(self.write);
-        }
-    }
-}
-
 /// A forked subscriber: reads until the end; exit 0 if every message was intact and in
 /// order and (Backpressure) none missing, or (Overwrite) received + missed = total.
 fn bc_subscriber(
@@ -711,9 +589,9 @@ fn bc_subscriber(
     ready: &Ready,
     total: u64,
     leave_after: Option<u64>,
-) -> Child {
+) -> Forked {
     let name = name.to_string();
-    fork_child(lock, move || {
+    fork_guarded(lock, move || {
         let Ok(mut sub) = Subscriber::open(&name) else {
             return 3;
         };
@@ -771,14 +649,17 @@ fn broadcast_stress(mode: Mode, tag: &str) {
     let total = env_or("SHMKIT_BC_MESSAGES", 400_000);
     let (name, _g) = make_bc(tag, subs as u32 + 2, mode, 16, 200);
     let ready = Ready::new();
-    let mut kids: Vec<Child> = (0..subs)
+    let mut kids: Vec<Forked> = (0..subs)
         .map(|_| bc_subscriber(&lock, &name, &ready, total, None))
         .collect();
     // One that leaves half-way, one that is killed half-way: neither may hold the
     // publisher back.
     let leaver = bc_subscriber(&lock, &name, &ready, total, Some(total / 3));
     let victim = bc_subscriber(&lock, &name, &ready, total, None);
-    assert!(ready.wait(subs as usize + 2), "subscribers did not join");
+    assert!(
+        (0..subs + 2).all(|_| ready.wait()),
+        "subscribers did not join"
+    );
     let mut tx = Publisher::open(&name).unwrap();
     tx.set_spin(200);
     let mut victim = Some(victim);
@@ -830,7 +711,7 @@ fn broadcast_crash_publisher_at_random_points() {
         let kill_after = rng % 30;
         let n = name.clone();
         let ready = Ready::new();
-        let pubr = fork_child(lock, || {
+        let pubr = fork_guarded(lock, || {
             let Ok(mut tx) = Publisher::open(&n) else {
                 return 3;
             };
@@ -844,7 +725,7 @@ fn broadcast_crash_publisher_at_random_points() {
                 seq += 1;
             }
         });
-        assert!(ready.wait(1), "round {round}: publisher did not start");
+        assert!(ready.wait(), "round {round}: publisher did not start");
         let mut next = 0;
         let mut pubr = Some(pubr);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -898,7 +779,7 @@ fn broadcast_crash_subscribers_at_random_points() {
         rng ^= rng << 17;
         let ready = Ready::new();
         let n = name.clone();
-        let victim = fork_child(lock, || {
+        let victim = fork_guarded(lock, || {
             let Ok(mut sub) = Subscriber::open(&n) else {
                 return 3;
             };
@@ -911,7 +792,7 @@ fn broadcast_crash_subscribers_at_random_points() {
                 }
             }
         });
-        assert!(ready.wait(1), "round {round}: subscriber did not join");
+        assert!(ready.wait(), "round {round}: subscriber did not join");
         let kill_at = seq + rng % 12;
         let mut victim = Some(victim);
         for _ in 0..16 {

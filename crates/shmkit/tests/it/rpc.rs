@@ -9,7 +9,7 @@ use shmkit::channel::{self, AnyInfo, ChannelError, Kind, Options};
 use shmkit::posix::{Access, PosixShm, ShmName};
 use shmkit::{ErrorKind, Region, RegionExt};
 
-use crate::support::{self, PosixGuard};
+use crate::support::{self, fork_guarded, killed, PosixGuard, Ready};
 
 /// Every wait in these tests ends by this deadline at the latest.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -548,116 +548,6 @@ impl Rng {
     }
 }
 
-/// A forked child, killed with SIGKILL and reaped on drop (also when the test fails).
-struct Forked(libc::pid_t);
-
-impl Forked {
-    /// Kills (if still running) and reaps the child now; returns its wait status.
-    fn kill(mut self) -> i32 {
-        let pid = std::mem::replace(&mut self.0, 0);
-        kill_and_reap(pid)
-    }
-}
-
-impl Drop for Forked {
-    fn drop(&mut self) {
-        if self.0 > 0 {
-            kill_and_reap(self.0);
-        }
-    }
-}
-
-fn kill_and_reap(pid: libc::pid_t) -> i32 {
-    // SAFETY: `pid` is our own child, not yet reaped (a zombie at worst).
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let mut status = 0;
-    // SAFETY: reaping our own child; `status` is a valid out-pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid({pid})");
-    status
-}
-
-/// Whether a wait status says SIGKILL ended the child (not a failed check of its own).
-fn killed(status: i32) -> bool {
-    support::term_signal(status) == Some(libc::SIGKILL)
-}
-
-/// Forks a child that runs `f` and `_exit`s with its result (101 if it panicked). The
-/// caller holds the fork lock until the child is reaped.
-fn fork(lock: &support::ForkLock, f: impl FnOnce() -> i32) -> Forked {
-    // Process-wide lazy state is initialised before the fork, so the child never waits
-    // on a one-time initialisation another thread was in the middle of.
-    shmkit::sys::proc::proc_available();
-    // SAFETY: the child runs `f` (opening a channel, calling or serving: system calls
-    // and glibc's fork-safe allocator) and leaves with `_exit`, running no destructor
-    // and no test-harness code.
-    let pid = unsafe { support::fork(lock) };
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: a forked child ends with _exit.
-        unsafe { libc::_exit(code) };
-    }
-    Forked(pid)
-}
-
-/// A pipe on which a forked child says it is ready (one byte).
-struct Ready {
-    read: libc::c_int,
-    write: std::cell::Cell<libc::c_int>,
-}
-
-impl Ready {
-    fn new() -> Ready {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills the two descriptors of a valid array.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        Ready {
-            read: fds[0],
-            write: std::cell::Cell::new(fds[1]),
-        }
-    }
-
-    /// In the child: one byte to the parent.
-    fn signal(&self) {
-        // SAFETY: writing one byte from a valid buffer to our pipe.
-        unsafe { libc::write(self.write.get(), b"r".as_ptr().cast(), 1) };
-    }
-
-    fn close_write(&self) {
-        let w = self.write.replace(-1);
-        if w >= 0 {
-            // SAFETY: closing our own descriptor, once (replaced by -1).
-            unsafe { libc::close(w) };
-        }
-    }
-
-    /// In the parent: whether the byte came within the deadline (false: the child
-    /// ended or hung before it was ready).
-    fn wait(&self) -> bool {
-        self.close_write();
-        let mut pfd = libc::pollfd {
-            fd: self.read,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polling one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, DEADLINE.as_millis() as i32) } != 1 {
-            return false;
-        }
-        let mut b = 0u8;
-        // SAFETY: reading one byte into a valid buffer.
-        unsafe { libc::read(self.read, (&mut b as *mut u8).cast(), 1) == 1 }
-    }
-}
-
-impl Drop for Ready {
-    fn drop(&mut self) {
-        self.close_write();
-        // SAFETY: closing our own read descriptor, once.
-        unsafe { libc::close(self.read) };
-    }
-}
-
 /// Serves requests for ever, checking each one: the body of a forked server child.
 /// `pending` is the sequence number of a request a killed server left unanswered: it
 /// must come first. Returns only on a failure, with its exit code.
@@ -701,9 +591,9 @@ fn crash_server_at_random_points() {
     let mut died = 0;
     for round in 0..crash_rounds() {
         let ready = Ready::new();
-        let child = fork(&lock, || serve_checked(&name, pending, &ready));
+        let child = fork_guarded(&lock, || serve_checked(&name, pending, &ready));
         assert!(ready.wait(), "round {round}: the server child did not open");
-        let pid = child.0;
+        let pid = child.pid();
         // Kill it after a random spin, wherever it is: waiting, reading the request,
         // writing the reply, or between the reply and the turn word.
         let spins = rng.next() % 200_000;
@@ -769,7 +659,7 @@ fn crash_server_at_random_points() {
     assert_eq!(died, crash_rounds());
     // A last server answers the pending request and the client goes on.
     let ready = Ready::new();
-    let child = fork(&lock, || serve_checked(&name, pending, &ready));
+    let child = fork_guarded(&lock, || serve_checked(&name, pending, &ready));
     assert!(ready.wait());
     for _ in 0..10 {
         let req = &mut req[..request_len(seq, 8, CRASH_MAX)];
@@ -796,7 +686,7 @@ fn crash_client_at_random_points() {
         let first = next;
         let n2 = name.clone();
         // The child calls for ever from `first`, checking every reply.
-        let child = fork(&lock, || {
+        let child = fork_guarded(&lock, || {
             let Ok(mut c) = Client::open(&n2) else {
                 return 3;
             };
@@ -815,7 +705,7 @@ fn crash_client_at_random_points() {
             0
         });
         assert!(ready.wait(), "round {round}: the client child did not open");
-        let pid = child.0;
+        let pid = child.pid();
         // Answer a random number of calls, then kill the client wherever it is.
         let mut serve = |s: &mut Server, next: &mut u64| -> Result<(), ChannelError> {
             let req = s.recv_timeout(DEADLINE)?;
@@ -894,7 +784,7 @@ fn a_restarted_server_never_gets_a_request_torn_by_a_dying_reply() {
         ChannelError::Timeout
     );
     let ready = Ready::new();
-    let child = fork(&lock, || {
+    let child = fork_guarded(&lock, || {
         let Ok(mut s) = Server::open(&name) else {
             return 3;
         };

@@ -1,11 +1,14 @@
 //! Shared test support: unique names for the objects a test creates, re-running this
-//! binary as a child process, compiling C peers, and waiting with a deadline.
+//! binary as a child process, forked children (guards that kill and reap them, a
+//! "ready" pipe), compiling C peers, and waiting with a deadline.
 //!
 //! Every object a test creates is named `shmkit_test_<pid>_<n>_<tag>` (POSIX) or has a
 //! key in the test range `0x5348xxxx` (System V; IPC_PRIVATE objects are removed by a
 //! guard). CI fails if any such object outlives the test run.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -159,6 +162,20 @@ pub fn fork_child(lock: &ForkLock, child: impl FnOnce() -> i32) -> i32 {
 /// The raw wait status of the forked child `pid`, waited for on its pidfd within
 /// `deadline`; a child still running then is killed, reaped, and the test fails.
 pub fn wait_forked(pid: libc::pid_t, deadline: Duration) -> i32 {
+    if !exits_within(pid, deadline) {
+        kill_and_reap(pid);
+        panic!("forked child {pid} did not finish within {deadline:?}");
+    }
+    let mut status = 0;
+    // SAFETY: pid is our exited child (its pidfd is readable); status is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid");
+    status
+}
+
+/// Whether our unreaped child `pid` exits within `deadline`, waited for on its pidfd
+/// (no polling loop). It is not reaped.
+fn exits_within(pid: libc::pid_t, deadline: Duration) -> bool {
     use rustix::event::{poll, PollFd, PollFlags};
     use rustix::process::{pidfd_open, Pid, PidfdFlags};
     let fd = pidfd_open(Pid::from_raw(pid).expect("pid"), PidfdFlags::empty()).expect("pidfd_open");
@@ -168,24 +185,150 @@ pub fn wait_forked(pid: libc::pid_t, deadline: Duration) -> i32 {
         let ts = rustix::time::Timespec::try_from(left).expect("timespec");
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match poll(&mut fds, Some(&ts)) {
-            Ok(0) => {
-                // SAFETY: pid is our child; killing and reaping it ends the test cleanly.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
-                }
-                panic!("forked child {pid} did not finish within {deadline:?}");
-            }
-            Ok(_) => break,
+            Ok(0) => return false,
+            Ok(_) => return true,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => panic!("poll on pidfd: {e}"),
         }
     }
+}
+
+/// Sends SIGKILL to our unreaped child `pid` (a no-op on a zombie) and reaps it: its
+/// wait status, or `None` if `waitpid` failed.
+fn kill_and_reap(pid: libc::pid_t) -> Option<i32> {
+    // SAFETY: `pid` is our own child, not yet reaped (a zombie at worst), so the signal
+    // reaches no other process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
     let mut status = 0;
-    // SAFETY: pid is our exited child (its pidfd is readable); status is a valid out-pointer.
+    // SAFETY: reaping our own child; `status` is a valid out-pointer.
     let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid");
-    status
+    (r == pid).then_some(status)
+}
+
+/// Forks under the fork lock a child that runs `f` and `_exit`s with its result (101 if
+/// `f` panicked), and returns at once with a guard that kills and reaps the child on
+/// drop. Unlike [`fork_child`], the parent goes on while the child runs: for crash
+/// tests that kill it at a random point, or for several children at a time. The caller
+/// holds `lock` until every child is reaped (the guards are dropped or consumed).
+///
+/// `f` is the body of a forked child of a multi-threaded process: it must keep to
+/// system calls, raw memory access and glibc's fork-safe allocator (opening a channel
+/// and sending, receiving or calling on it is fine), and should not panic.
+pub fn fork_guarded(lock: &ForkLock, f: impl FnOnce() -> i32) -> Forked {
+    // Initialise process-wide lazy state in the parent, so that the child never waits
+    // on a one-time initialisation another thread was in the middle of at the fork.
+    shmkit::sys::proc::proc_available();
+    // SAFETY: the child only runs `f`, which the callers keep to system calls, raw
+    // memory access and glibc's fork-safe allocator (contract above), then `_exit`s
+    // without running any destructor or test-harness code.
+    let pid = unsafe { fork(lock) };
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: _exit ends the forked child at once, as a forked child must.
+        unsafe { libc::_exit(code) };
+    }
+    Forked(pid)
+}
+
+/// A child forked by [`fork_guarded`], killed with SIGKILL and reaped on drop (also
+/// when the test panics), so that no child outlives a failed test.
+pub struct Forked(libc::pid_t);
+
+impl Forked {
+    /// The child's pid (for comparing with a `PeerDied` pid, or for signalling it; the
+    /// guard still reaps it).
+    pub fn pid(&self) -> libc::pid_t {
+        self.0
+    }
+
+    /// Kills (if still running) and reaps the child now; returns its raw wait status.
+    pub fn kill(mut self) -> i32 {
+        let pid = std::mem::replace(&mut self.0, 0);
+        kill_and_reap(pid)
+            .unwrap_or_else(|| panic!("waitpid({pid}): {}", std::io::Error::last_os_error()))
+    }
+
+    /// Waits up to `deadline` for the child to exit and reaps it: its exit code, or
+    /// `None` if a signal ended it or it was still running at the deadline (it is then
+    /// killed and reaped).
+    pub fn join(mut self, deadline: Duration) -> Option<i32> {
+        let pid = std::mem::replace(&mut self.0, 0);
+        if !exits_within(pid, deadline) {
+            kill_and_reap(pid);
+            return None;
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child, which has exited; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            exit_code(status)
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // No panic here: this may run while the test unwinds.
+            kill_and_reap(self.0);
+        }
+    }
+}
+
+/// How long [`Ready::wait`] waits for a child's byte.
+pub const READY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A pipe on which forked children say they are ready, one byte each: create it before
+/// forking, [`signal`](Ready::signal) in each child, [`wait`](Ready::wait) once per
+/// child in the parent.
+pub struct Ready {
+    read: OwnedFd,
+    /// The parent's write end, closed by the first `wait` so that the pipe reads EOF
+    /// once every child has ended; the children keep their inherited copies.
+    write: RefCell<Option<OwnedFd>>,
+}
+
+impl Ready {
+    /// A new pipe (close-on-exec, so spawned programs do not inherit it).
+    pub fn new() -> Ready {
+        let (read, write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe2");
+        Ready {
+            read,
+            write: RefCell::new(Some(write)),
+        }
+    }
+
+    /// In a child: one byte to the parent (a single `write`, async-signal-safe).
+    pub fn signal(&self) {
+        if let Some(w) = self.write.borrow().as_ref() {
+            let _ = rustix::io::write(w, b"r");
+        }
+    }
+
+    /// In the parent, after forking the children: waits up to [`READY_DEADLINE`] for one
+    /// child's byte. False if it did not come: every child ended without sending it
+    /// (EOF), or the deadline passed.
+    pub fn wait(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        self.write.borrow_mut().take();
+        let end = Instant::now() + READY_DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let ts = rustix::time::Timespec::try_from(left).expect("timespec");
+            let mut fds = [PollFd::new(&self.read, PollFlags::IN)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => return false,
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => panic!("poll on the ready pipe: {e}"),
+            }
+        }
+        let mut b = [0u8; 1];
+        matches!(rustix::io::read(&self.read, &mut b), Ok(1))
+    }
 }
 
 /// The exit code in a wait status, if the child exited normally.
@@ -196,6 +339,11 @@ pub fn exit_code(status: i32) -> Option<i32> {
 /// The signal that ended the child, if a signal did.
 pub fn term_signal(status: i32) -> Option<i32> {
     libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status))
+}
+
+/// Whether a wait status says SIGKILL ended the child (not a failed check of its own).
+pub fn killed(status: i32) -> bool {
+    term_signal(status) == Some(libc::SIGKILL)
 }
 
 /// Asserts that a child exited with status 0, showing its output otherwise.
