@@ -15,11 +15,23 @@ use shmkit::ErrorKind;
 
 use crate::support::{self, Cleanup, PosixGuard};
 
-/// Asserts that `gone` holds for a fresh listing. A forked child of another test would
-/// inherit this process's mappings and delay "the last detach"; callers hold the fork
-/// lock ([`support::fork_lock`]), so no such child exists and the listing is exact.
-fn assert_gone(what: &str, gone: impl Fn(&Snapshot) -> bool) {
-    assert!(gone(&inspect::list()), "{what} is still listed");
+/// Asserts that a fresh listing no longer shows an object: `still` describes its users
+/// if it does. A forked child of another test would inherit this process's mappings and
+/// delay "the last detach"; callers hold the fork lock ([`support::fork_lock`]), so no
+/// such child exists. A child another test starts with `Command` (not under the lock)
+/// can still hold one for the moment between its fork and its exec, so the listing is
+/// taken again until it is gone or ten seconds pass; the panic names who still uses it.
+fn assert_gone(what: &str, still: impl Fn(&Snapshot) -> Option<String>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(users) = still(&inspect::list()) else {
+            return;
+        };
+        if std::time::Instant::now() > deadline {
+            panic!("{what} is still listed, used by {users}");
+        }
+        std::thread::yield_now();
+    }
 }
 
 fn sysv_shm(snap: &Snapshot, id: i32) -> Option<&Object> {
@@ -99,7 +111,7 @@ fn leaked_segment_is_orphaned_until_attached_and_removal_is_clean() {
     assert_eq!(o2.key, Some(0));
     drop(att);
     assert_gone("the segment after its last detach", |s| {
-        sysv_shm(s, id).is_none()
+        sysv_shm(s, id).map(|o| format!("{:?}", o.users))
     });
     // Removing it again: a clear "no longer exists", nothing else touched.
     let e = inspect::remove::remove(o, "/dev/shm").unwrap_err();
@@ -178,7 +190,7 @@ fn posix_objects_shmkit_header_creator_and_unlinked_mapping() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     drop(map);
     assert_gone("the unlinked object after its last unmap", |s| {
-        posix(s, &plain).is_none()
+        posix(s, &plain).map(|o| format!("{:?}", o.users))
     });
 }
 
