@@ -355,7 +355,22 @@ impl Sender {
         }
     }
 
+    /// Room for `len` bytes: at once if the cached receiver position shows it (no
+    /// shared memory read, no call), else through [`Sender::reserve_slow`].
+    #[inline(always)]
     fn reserve(
+        &mut self,
+        len: usize,
+        patience: Patience,
+    ) -> std::result::Result<Reserved, ChannelError> {
+        match self.p.reserve_cached(&self.ch.g.ring, len) {
+            Some(r) => Ok(r),
+            None => self.reserve_slow(len, patience),
+        }
+    }
+
+    #[inline(never)]
+    fn reserve_slow(
         &mut self,
         len: usize,
         patience: Patience,
@@ -383,6 +398,7 @@ impl Sender {
         }
     }
 
+    #[inline(always)]
     fn finish(&mut self, r: &Reserved, len: u32) {
         let ch = &self.ch;
         self.p.commit(
@@ -395,6 +411,7 @@ impl Sender {
         wait::notify(ch.obj.word32(RX_SLEEP_OFFSET));
     }
 
+    #[inline(always)]
     fn put(&mut self, data: &[u8], patience: Patience) -> Result<(), ChannelError> {
         let r = self.reserve(data.len(), patience)?;
         self.ch.ring(self.lane).copy_in(r.payload_off, data);
@@ -403,17 +420,20 @@ impl Sender {
     }
 
     /// Sends a copy of `data` if there is room now.
+    #[inline]
     pub fn try_send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
         self.put(data, Patience::Now)
     }
 
     /// Sends a copy of `data`, waiting for room as long as the receiver lives (or has
     /// not come yet).
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> Result<(), ChannelError> {
         self.put(data, Patience::Forever)
     }
 
     /// Sends a copy of `data`, waiting at most `timeout` for room.
+    #[inline]
     pub fn send_timeout(&mut self, data: &[u8], timeout: Duration) -> Result<(), ChannelError> {
         self.put(data, Patience::For(timeout))
     }
@@ -521,6 +541,16 @@ struct LaneState {
     died: Option<u32>,
 }
 
+/// `i` wrapped into `0..n` (`i <= n`): the lane after lane `i - 1`, without a division.
+#[inline(always)]
+fn wrap(i: usize, n: usize) -> usize {
+    if i >= n {
+        0
+    } else {
+        i
+    }
+}
+
 /// The consumer of an MPSC channel. One per channel at a time.
 pub struct Receiver {
     ch: Chan,
@@ -605,13 +635,14 @@ impl Receiver {
         next: &mut usize,
     ) -> std::result::Result<Option<(usize, Peeked)>, ChannelError> {
         let n = lanes.len();
-        for i in 0..n {
-            let l = (*next + i) % n;
+        let mut l = *next;
+        for _ in 0..n {
             let tail = ch.lane_word64(l, LANE_TAIL);
             if let Some(p) = lanes[l].c.peek(&ch.g.ring, tail, &ch.ring(l))? {
-                *next = (l + 1) % n;
+                *next = wrap(l + 1, n);
                 return Ok(Some((l, p)));
             }
+            l = wrap(l + 1, n);
         }
         Ok(None)
     }
@@ -673,7 +704,22 @@ impl Receiver {
         Ok(None)
     }
 
+    /// The next message: at once if the lane whose turn it is has one (one shared
+    /// load, no call), else through [`Receiver::next_slow`].
+    #[inline(always)]
     fn next_msg(&mut self, patience: Patience) -> Result<(usize, Peeked), ChannelError> {
+        let l = self.next;
+        if let Some(st) = self.lanes.get(l) {
+            if let Some(p) = st.c.peek_msg(&self.ch.g.ring, &self.ch.ring(l)) {
+                self.next = wrap(l + 1, self.lanes.len());
+                return Ok((l, p));
+            }
+        }
+        self.next_slow(patience)
+    }
+
+    #[inline(never)]
+    fn next_slow(&mut self, patience: Patience) -> Result<(usize, Peeked), ChannelError> {
         let Receiver {
             ch,
             lanes,
@@ -700,16 +746,17 @@ impl Receiver {
                 };
                 let n = lanes.len();
                 'spin: for _ in 0..spins {
-                    for i in 0..n {
-                        let l = (*next + i) % n;
+                    let mut l = *next;
+                    for _ in 0..n {
                         match lanes[l].c.poll_stamp(&ch.g.ring, &ch.ring(l)) {
                             Polled::Msg(p) => {
-                                *next = (l + 1) % n;
+                                *next = wrap(l + 1, n);
                                 return Ok((l, p));
                             }
                             Polled::Other => break 'spin,
                             Polled::Nothing => {}
                         }
+                        l = wrap(l + 1, n);
                     }
                     std::hint::spin_loop();
                 }
@@ -721,11 +768,13 @@ impl Receiver {
         }
     }
 
+    #[inline]
     fn guard(&mut self, (lane, p): (usize, Peeked)) -> RecvGuard<'_> {
         RecvGuard { rx: self, lane, p }
     }
 
     /// The next message in place, if there is one now.
+    #[inline]
     pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
         let x = self.next_msg(Patience::Now)?;
         Ok(self.guard(x))
@@ -734,12 +783,14 @@ impl Receiver {
     /// The next message in place, waiting for it. [`ChannelError::PeerDied`] once per
     /// producer that died (after its committed messages); [`ChannelError::Disconnected`]
     /// when no producer is left and every message was received.
+    #[inline]
     pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, ChannelError> {
         let x = self.next_msg(Patience::Forever)?;
         Ok(self.guard(x))
     }
 
     /// The next message in place, waiting at most `timeout`.
+    #[inline]
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, ChannelError> {
         let x = self.next_msg(Patience::For(timeout))?;
         Ok(self.guard(x))
@@ -821,6 +872,7 @@ impl Deref for RecvGuard<'_> {
 }
 
 impl Drop for RecvGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let ch = &self.rx.ch;
         let lane = self.lane;
