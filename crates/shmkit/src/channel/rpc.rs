@@ -544,11 +544,13 @@ impl Client {
         decode_answer(self.end.ch.tag_len(), self.end.ch.max)
     }
 
-    fn exchange(
+    /// Sends `request` once the answer to an earlier request still out (if any) has
+    /// come and been dropped; returns what is left of `patience`.
+    fn send(
         &mut self,
         request: &[u8],
         mut patience: Patience,
-    ) -> std::result::Result<Reply<'_>, ChannelError> {
+    ) -> std::result::Result<Patience, ChannelError> {
         if request.len() > self.end.ch.max as usize {
             return Err(ChannelError::TooLarge {
                 len: request.len(),
@@ -575,8 +577,70 @@ impl Client {
             self.end.turn.wrapping_add(1),
             Role::Server,
         );
+        Ok(patience)
+    }
+
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        patience: Patience,
+    ) -> std::result::Result<Reply<'_>, ChannelError> {
+        let patience = self.send(request, patience)?;
         let len = self.answer(patience)?;
         Ok(Reply { client: self, len })
+    }
+
+    /// The answer to the request out, waiting as `patience` allows; `Empty` at once if
+    /// no request is out.
+    fn take_reply(&mut self, patience: Patience) -> std::result::Result<Reply<'_>, ChannelError> {
+        if !self.pending {
+            return Err(ChannelError::Empty);
+        }
+        let len = self.answer(patience)?;
+        Ok(Reply { client: self, len })
+    }
+
+    /// Sends `request` without waiting for its reply (collect it with
+    /// [`Client::try_reply`], [`Client::reply_timeout`] or [`Client::reply`]), if it
+    /// can go now: [`ChannelError::Full`] while the answer to an earlier request is
+    /// still awaited. A request left out that way is dropped once its answer comes.
+    pub fn send_request(&mut self, request: &[u8]) -> std::result::Result<(), ChannelError> {
+        match self.send(request, Patience::Now) {
+            Ok(_) => Ok(()),
+            Err(ChannelError::Empty) => Err(ChannelError::Full),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// As [`Client::send_request`], waiting at most `timeout` for the answer to an
+    /// earlier request.
+    pub fn send_request_timeout(
+        &mut self,
+        request: &[u8],
+        timeout: Duration,
+    ) -> std::result::Result<(), ChannelError> {
+        self.send(request, Patience::For(timeout)).map(|_| ())
+    }
+
+    /// The reply to the request sent, if it is there now ([`ChannelError::Empty`] if
+    /// not, or if no request is out).
+    pub fn try_reply(&mut self) -> std::result::Result<Reply<'_>, ChannelError> {
+        self.take_reply(Patience::Now)
+    }
+
+    /// The reply to the request sent, waiting at most `timeout` (at once
+    /// [`ChannelError::Empty`] if no request is out).
+    pub fn reply_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<Reply<'_>, ChannelError> {
+        self.take_reply(Patience::For(timeout))
+    }
+
+    /// The reply to the request sent, waiting as long as the server lives (at once
+    /// [`ChannelError::Empty`] if no request is out).
+    pub fn reply(&mut self) -> std::result::Result<Reply<'_>, ChannelError> {
+        self.take_reply(Patience::Forever)
     }
 
     /// Sends `request` and waits for the reply as long as the server lives (or has not
@@ -677,7 +741,9 @@ impl Server {
         &self.end.ch.obj.name
     }
 
-    fn next(&mut self, patience: Patience) -> std::result::Result<Request<'_>, ChannelError> {
+    /// Waits as `patience` allows until a request is there to receive, answering
+    /// requests torn by a server that died mid-reply on the way.
+    fn ready(&mut self, patience: Patience) -> std::result::Result<(), ChannelError> {
         loop {
             let (mine, next) = (self.end.turn, self.end.turn.wrapping_add(1));
             self.end.wait_for(mine, next, patience)?;
@@ -691,6 +757,31 @@ impl Server {
                 .ch
                 .publish(TAG_UNANSWERED, 0, self.end.turn, Role::Client);
         }
+        Ok(())
+    }
+
+    /// Whether a request is there to receive now (for the async wrapper).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn ready_now(&mut self) -> std::result::Result<bool, ChannelError> {
+        match self.ready(Patience::Now) {
+            Ok(()) => Ok(true),
+            Err(ChannelError::Empty) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits at most `timeout` until a request is there to receive (for the async
+    /// wrapper, which then receives it without waiting).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn wait_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<(), ChannelError> {
+        self.ready(Patience::For(timeout))
+    }
+
+    fn next(&mut self, patience: Patience) -> std::result::Result<Request<'_>, ChannelError> {
+        self.ready(patience)?;
         let decoded = decode_request(self.end.ch.tag_len(), self.end.ch.max);
         let req = Request {
             server: self,
@@ -939,6 +1030,38 @@ mod tests {
             (info.calls, info.pending, info.max_message),
             (2000, false, 100)
         );
+        remove(&n).unwrap();
+    }
+
+    #[test]
+    fn a_request_sent_now_is_collected_later() {
+        let n = name("split");
+        create(&n, 16, 0o600).unwrap();
+        let mut server = Server::open(&n).unwrap();
+        let mut client = Client::open(&n).unwrap();
+        assert_eq!(client.try_reply().unwrap_err(), ChannelError::Empty);
+        client.send_request(b"one").unwrap();
+        // The first request's answer is still awaited.
+        assert_eq!(client.send_request(b"two").unwrap_err(), ChannelError::Full);
+        assert_eq!(client.try_reply().unwrap_err(), ChannelError::Empty);
+        let req = server.try_recv().unwrap();
+        assert_eq!(&*req, b"one");
+        req.reply(b"ONE").unwrap();
+        assert!(server.ready_now().is_ok_and(|r| !r));
+        assert_eq!(&*client.try_reply().unwrap(), b"ONE");
+        assert_eq!(client.reply().unwrap_err(), ChannelError::Empty);
+        // A request left out is dropped once its answer comes.
+        client.send_request(b"lost").unwrap();
+        assert!(server.ready_now().unwrap());
+        server.try_recv().unwrap().reply(b"LOST").unwrap();
+        client.send_request(b"kept").unwrap();
+        server.wait_timeout(Duration::from_secs(5)).unwrap();
+        server.try_recv().unwrap().reply(b"KEPT").unwrap();
+        assert_eq!(
+            &*client.reply_timeout(Duration::from_secs(5)).unwrap(),
+            b"KEPT"
+        );
+        drop((client, server));
         remove(&n).unwrap();
     }
 }

@@ -3,7 +3,9 @@
 //! [`AsyncReceiver`] and [`AsyncSender`] wrap a blocking receiving or sending endpoint
 //! of any channel kind: SPSC ([`Receiver`], [`Sender`]), MPSC ([`mpsc::Receiver`],
 //! [`mpsc::Sender`]) and broadcast ([`broadcast::Subscriber`],
-//! [`broadcast::Publisher`]); see [`ReceiveEnd`] and [`SendEnd`].
+//! [`broadcast::Publisher`]); see [`ReceiveEnd`] and [`SendEnd`]. [`AsyncClient`] and
+//! [`AsyncServer`] do the same for the two ends of a request-reply channel
+//! ([`rpc::Client`], [`rpc::Server`]).
 //! The channel's wake-ups are futexes in shared memory, which an async reactor cannot
 //! watch, so the wrappers do the simplest thing that never blocks a runtime worker:
 //!
@@ -44,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use ::tokio::task::JoinHandle;
 
-use super::{broadcast, mpsc, ChannelError, Receiver, Sender};
+use super::{broadcast, mpsc, rpc, ChannelError, Receiver, Sender};
 
 /// A receiving endpoint that [`AsyncReceiver`] can wrap: its non-blocking and timed
 /// receives.
@@ -328,6 +330,172 @@ impl<S: SendEnd + std::fmt::Debug> std::fmt::Debug for AsyncSender<S> {
     }
 }
 
+/// The client of a request-reply channel ([`rpc::Client`]) whose calls are awaited (see
+/// the [module docs](self) for the cost model): the request goes out inline when it
+/// can, and the reply is taken inline when it is already there.
+///
+/// A call whose future is dropped leaves its request out; the next call drops that
+/// request's answer when it comes, as [`rpc::Client::call_timeout`] does after a
+/// timeout.
+pub struct AsyncClient {
+    slot: Slot<rpc::Client, Vec<u8>>,
+}
+
+impl AsyncClient {
+    /// Wraps `client`.
+    pub fn new(client: rpc::Client) -> Self {
+        AsyncClient {
+            slot: Slot::new(client),
+        }
+    }
+
+    /// Gives the client back, waiting for a blocking wait left by a dropped future to
+    /// end first. `None` if the runtime dropped it while shutting down.
+    pub async fn into_inner(mut self) -> Option<rpc::Client> {
+        self.slot.settle(|_| false).await;
+        self.slot.idle.take()
+    }
+
+    /// Sends `request` and awaits the reply, as long as the server lives (or has not
+    /// come yet). Errors as [`rpc::Client::call`]'s.
+    pub async fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.call_until(request, None).await
+    }
+
+    /// Like [`AsyncClient::call`], but gives [`ChannelError::Timeout`] once `timeout`
+    /// has passed (the request may be out then: its answer is dropped later).
+    pub async fn call_timeout(
+        &mut self,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ChannelError> {
+        self.call_until(request, Instant::now().checked_add(timeout))
+            .await
+    }
+
+    async fn call_until(
+        &mut self,
+        request: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u8>, ChannelError> {
+        // What a call left by a dropped future got is not this call's business.
+        self.slot.settle(|_| false).await;
+        let Some(client) = self.slot.idle.as_mut() else {
+            return Err(ChannelError::Disconnected);
+        };
+        match client.send_request(request) {
+            Ok(()) => {}
+            // An earlier request's answer is awaited first, off the runtime.
+            Err(ChannelError::Full) => {
+                let owned = request.to_vec();
+                self.slot
+                    .wait(deadline, move |c: &mut rpc::Client, slice| {
+                        c.send_request_timeout(&owned, slice).map(|()| Vec::new())
+                    })
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(client) = self.slot.idle.as_mut() else {
+            return Err(ChannelError::Disconnected);
+        };
+        match client.try_reply() {
+            Ok(reply) => return Ok(reply.to_vec()),
+            Err(ChannelError::Empty) => {}
+            Err(e) => return Err(e),
+        }
+        self.slot
+            .wait(deadline, |c: &mut rpc::Client, slice| {
+                c.reply_timeout(slice).map(|r| r.to_vec())
+            })
+            .await
+    }
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("client", &self.slot.idle)
+            .field("waiting", &self.slot.pending.is_some())
+            .finish()
+    }
+}
+
+/// The server of a request-reply channel ([`rpc::Server`]) whose requests are awaited
+/// (see the [module docs](self) for the cost model). The request is handed out in
+/// place, as by [`rpc::Server::recv`], and answered with [`rpc::Request::reply`],
+/// which never waits.
+pub struct AsyncServer {
+    slot: Slot<rpc::Server, ()>,
+}
+
+impl AsyncServer {
+    /// Wraps `server`.
+    pub fn new(server: rpc::Server) -> Self {
+        AsyncServer {
+            slot: Slot::new(server),
+        }
+    }
+
+    /// Gives the server back, waiting for a blocking wait left by a dropped future to
+    /// end first. `None` if the runtime dropped it while shutting down.
+    pub async fn into_inner(mut self) -> Option<rpc::Server> {
+        self.slot.settle(|_| false).await;
+        self.slot.idle.take()
+    }
+
+    /// Awaits the next request. Errors as [`rpc::Server::recv`]'s (`Disconnected` or
+    /// `PeerDied` once when the client has gone).
+    pub async fn recv(&mut self) -> Result<rpc::Request<'_>, ChannelError> {
+        self.recv_until(None).await
+    }
+
+    /// Like [`AsyncServer::recv`], but gives [`ChannelError::Timeout`] once `timeout`
+    /// has passed.
+    pub async fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<rpc::Request<'_>, ChannelError> {
+        self.recv_until(Instant::now().checked_add(timeout)).await
+    }
+
+    async fn recv_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<rpc::Request<'_>, ChannelError> {
+        // The end of the client, seen by a wait whose future was dropped, comes first;
+        // a request it saw is still there.
+        if let Some(Err(e)) = self
+            .slot
+            .settle(|r| !matches!(r, Ok(()) | Err(ChannelError::Timeout)))
+            .await
+        {
+            return Err(e);
+        }
+        let Some(server) = self.slot.idle.as_mut() else {
+            return Err(ChannelError::Disconnected);
+        };
+        if !server.ready_now()? {
+            self.slot
+                .wait(deadline, |s: &mut rpc::Server, slice| s.wait_timeout(slice))
+                .await?;
+        }
+        match self.slot.idle.as_mut() {
+            Some(server) => server.try_recv(),
+            None => Err(ChannelError::Disconnected),
+        }
+    }
+}
+
+impl std::fmt::Debug for AsyncServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncServer")
+            .field("server", &self.slot.idle)
+            .field("waiting", &self.slot.pending.is_some())
+            .finish()
+    }
+}
+
 #[cfg(all(test, feature = "tokio"))]
 mod tests {
     use super::*;
@@ -565,5 +733,89 @@ mod tests {
             assert!(back.is_some());
             assert_eq!(extra, None);
         }
+    }
+
+    /// Calls and requests awaited on a current-thread runtime (a blocked worker would
+    /// hang it): an async client against an async server in another task, every reply
+    /// right; then the server is told the client closed.
+    #[test]
+    fn async_client_and_server_on_one_thread() {
+        let ch = new_kind("rpc", channel::Kind::Rpc);
+        let mut server = AsyncServer::new(rpc::Server::open(&ch.0).expect("server"));
+        let mut client = AsyncClient::new(rpc::Client::open(&ch.0).expect("client"));
+        let rt = current_thread();
+        let served = rt.block_on(async move {
+            let serving = ::tokio::spawn(async move {
+                let mut n = 0u32;
+                loop {
+                    match server.recv_timeout(Duration::from_secs(10)).await {
+                        Ok(req) => {
+                            let mut v = req.to_vec();
+                            v.reverse();
+                            req.reply(&v).expect("reply");
+                            n += 1;
+                        }
+                        Err(ChannelError::Disconnected) => return Ok(n),
+                        Err(e) => return Err(e),
+                    }
+                }
+            });
+            for i in 0..200u32 {
+                let req = format!("call {i}");
+                let reply = client
+                    .call_timeout(req.as_bytes(), Duration::from_secs(10))
+                    .await
+                    .expect("call");
+                let mut want = req.into_bytes();
+                want.reverse();
+                assert_eq!(reply, want, "call {i}");
+            }
+            drop(client.into_inner().await);
+            serving.await.expect("server task")
+        });
+        assert_eq!(served, Ok(200));
+    }
+
+    /// A call whose future is dropped while it waits leaves its request out; the next
+    /// call drops that answer and gets its own.
+    #[test]
+    fn a_dropped_call_does_not_confuse_the_next() {
+        let ch = new_kind("rpc_drop", channel::Kind::Rpc);
+        let mut server = rpc::Server::open(&ch.0).expect("server");
+        let mut client = AsyncClient::new(rpc::Client::open(&ch.0).expect("client"));
+        let rt = multi_thread();
+        rt.block_on(async {
+            let mut fut = std::pin::pin!(client.call(b"first"));
+            assert!(poll_once(fut.as_mut()).await.is_pending());
+        });
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let first = server
+                .recv_timeout(Duration::from_secs(10))
+                .map(|r| {
+                    let v = r.to_vec();
+                    r.reply(b"FIRST").map(|()| v)
+                })
+                .expect("first request");
+            wait.recv_timeout(Duration::from_secs(10)).expect("go");
+            let second = server
+                .recv_timeout(Duration::from_secs(10))
+                .map(|r| {
+                    let v = r.to_vec();
+                    r.reply(b"SECOND").map(|()| v)
+                })
+                .expect("second request");
+            (first, second)
+        });
+        let reply = rt.block_on(async {
+            go.send(()).expect("go");
+            client
+                .call_timeout(b"second", Duration::from_secs(10))
+                .await
+        });
+        assert_eq!(reply.as_deref(), Ok(&b"SECOND"[..]));
+        let (first, second) = thread.join().expect("server thread");
+        assert_eq!(first.as_deref(), Ok(&b"first"[..]));
+        assert_eq!(second.as_deref(), Ok(&b"second"[..]));
     }
 }
