@@ -103,8 +103,23 @@ pub(crate) fn block_on<T>(
     sleep_word: &AtomicU32,
     spin: u32,
     patience: Patience,
+    poll: impl FnMut(Check) -> Result<Option<T>, ChannelError>,
+) -> Result<T, ChannelError> {
+    block_on_sliced(sleep_word, spin, patience, LIVENESS_SLICE, poll)
+}
+
+/// As [`block_on`], sleeping at most `slice` at a time (at most [`LIVENESS_SLICE`]):
+/// for a waiter whose wake-up the other side may owe for a while (the client of
+/// [`super::rpc`]), a short slice bounds how late it can be. The polls after a short
+/// slice are normal ones, so /proc is still read at most every [`LIVENESS_SLICE`].
+pub(crate) fn block_on_sliced<T>(
+    sleep_word: &AtomicU32,
+    spin: u32,
+    patience: Patience,
+    slice: Duration,
     mut poll: impl FnMut(Check) -> Result<Option<T>, ChannelError>,
 ) -> Result<T, ChannelError> {
+    let slice_max = slice.min(LIVENESS_SLICE);
     let spin = match patience {
         Patience::Now | Patience::For(Duration::ZERO) => 0,
         _ => spin,
@@ -146,19 +161,19 @@ pub(crate) fn block_on<T>(
             }
         }
         let slice = match deadline {
-            None => LIVENESS_SLICE,
+            None => slice_max,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     sleep_word.store(0, Ordering::Relaxed);
                     return Err(ChannelError::Timeout);
                 }
-                left.min(LIVENESS_SLICE)
+                left.min(slice_max)
             }
         };
         let w = futex::wait(sleep_word, 1, Some(slice));
         sleep_word.store(0, Ordering::Relaxed);
-        check = if w == Wait::TimedOut {
+        check = if w == Wait::TimedOut && slice_max == LIVENESS_SLICE {
             Check::Liveness
         } else {
             Check::Normal
@@ -170,6 +185,14 @@ pub(crate) fn block_on<T>(
 #[inline]
 pub(crate) fn notify(sleep_word: &AtomicU32) {
     fast_barrier();
+    wake_if_asleep(sleep_word);
+}
+
+/// The second half of [`notify`], for a side that ran [`fast_barrier`] after its
+/// publication and looks at the sleep word later: any time later is as correct, since
+/// the barrier already orders the load after the publication.
+#[inline]
+pub(crate) fn wake_if_asleep(sleep_word: &AtomicU32) {
     // Relaxed: the barrier pair orders this load (see the module docs); the value only
     // decides whether to make the futex call.
     if sleep_word.load(Ordering::Relaxed) != 0 {

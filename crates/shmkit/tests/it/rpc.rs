@@ -840,3 +840,50 @@ fn a_restarted_server_never_gets_a_request_torn_by_a_dying_reply() {
     assert_eq!(reply.as_deref(), Ok(&b"done"[..]));
     assert_eq!(t.join().unwrap().as_deref(), Ok(&b"next"[..]));
 }
+
+/// A server looks at the client's sleep word at its next receive, not right after its
+/// reply. A client that fell asleep waiting must still get an answer soon from a server
+/// that answers and then neither receives nor drops: it looks again every REPLY_SLICE.
+#[test]
+fn a_sleeping_client_gets_its_answer_while_the_server_does_something_else() {
+    let (name, _g) = make("rpc_owed_wake", 64);
+    let mut server = Server::open(&name).unwrap();
+    let mut client = Client::open(&name).unwrap();
+    client.set_spin(0); // asleep at once
+    let (go_on, hold) = std::sync::mpsc::channel::<()>();
+    let shm = PosixShm::open(&ShmName::new(&name).unwrap(), Access::ReadWrite).unwrap();
+    let map = shm.map().unwrap();
+    let t = std::thread::spawn(move || {
+        let req = server.recv_timeout(Duration::from_secs(10)).map(|r| {
+            // Answer only once the client sleeps, so that only its own look can see it.
+            let sleep = map.atomic_u32(rpc::CLIENT_SLEEP_OFFSET).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sleep.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                if Instant::now() > deadline {
+                    return (false, Instant::now());
+                }
+                std::thread::yield_now();
+            }
+            let answered = Instant::now();
+            (r.reply(b"late").is_ok(), answered)
+        });
+        // Neither receive nor drop until the test says so (or ten seconds pass).
+        let held = hold.recv_timeout(Duration::from_secs(10)).is_ok();
+        (req, held)
+    });
+    let reply = client
+        .call_timeout(b"ping", Duration::from_secs(5))
+        .map(|r| r.to_vec());
+    let woke = Instant::now();
+    assert_eq!(reply.as_deref(), Ok(&b"late"[..]));
+    go_on.send(()).unwrap();
+    let (req, held) = t.join().unwrap();
+    let (replied, answered) = req.unwrap();
+    assert!(replied && held);
+    // Within a few REPLY_SLICE naps, not a liveness slice (50 ms).
+    let since_answer = woke.saturating_duration_since(answered);
+    assert!(
+        since_answer < Duration::from_millis(25),
+        "the sleeping client saw the answer only after {since_answer:?}"
+    );
+}
