@@ -297,28 +297,6 @@ pub(crate) fn decode_request(w: u64, max: u32) -> std::result::Result<u32, &'sta
 }
 
 impl Chan {
-    /// Opens `name`, checks it and claims the `role` endpoint; returns the channel,
-    /// this process's owner word, a watch on the peer and the `turn` word's value.
-    fn open(name: &str, role: Role) -> Result<(Chan, u64, Watch, u64)> {
-        let (obj, h) = Obj::open(name, ObjectKind::CHANNEL_RPC, LAYOUT_VERSION)?;
-        let max = validate_config(obj.map(), &h)?;
-        let ch = Chan { obj, max };
-        let me = liveness::me();
-        if let Err(pid) = ch.obj.endpoint(role.endpoint()).claim(me) {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                "open",
-                &ch.obj.name,
-                format!("the channel already has a live {} (pid {pid})", role.name()),
-            ));
-        }
-        let watch = Watch::new(&ch.obj.endpoint(role.peer().endpoint()));
-        // SYNC: Acquire pairs with the Release stores of `turn` by earlier holders of
-        // either end: what they wrote into the slot before is visible.
-        let turn = ch.turn().load(Ordering::Acquire);
-        Ok((ch, me, watch, turn))
-    }
-
     #[inline(always)]
     fn turn(&self) -> &AtomicU64 {
         self.obj.word64(TURN)
@@ -456,9 +434,25 @@ struct End {
 }
 
 impl End {
-    /// Opens `name` as `role`; returns the end and the `turn` word's value at open.
+    /// Opens `name`, checks it and claims the `role` endpoint; returns the end and the
+    /// `turn` word's value at open.
     fn open(name: &str, role: Role) -> Result<(End, u64)> {
-        let (ch, me, watch, t) = Chan::open(name, role)?;
+        let (obj, h) = Obj::open(name, ObjectKind::CHANNEL_RPC, LAYOUT_VERSION)?;
+        let max = validate_config(obj.map(), &h)?;
+        let ch = Chan { obj, max };
+        let me = liveness::me();
+        if let Err(pid) = ch.obj.endpoint(role.endpoint()).claim(me) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "open",
+                &ch.obj.name,
+                format!("the channel already has a live {} (pid {pid})", role.name()),
+            ));
+        }
+        let watch = Watch::new(&ch.obj.endpoint(role.peer().endpoint()));
+        // SYNC: Acquire pairs with the Release stores of `turn` by earlier holders of
+        // either end: what they wrote into the slot before is visible.
+        let t = ch.turn().load(Ordering::Acquire);
         let end = End {
             ch,
             role,

@@ -222,31 +222,19 @@ fn corrupt_objects_are_errors_not_crashes() {
 const STRESS_ENV: &str = "SHMKIT_CHANNEL_STRESS";
 
 fn stress_count() -> u64 {
-    std::env::var(STRESS_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+    support::env_count(STRESS_ENV, 1_000_000)
 }
 
 /// A message: seq (8 bytes), then `len - 12` bytes derived from seq, then a checksum.
 fn fill_message(seq: u64, buf: &mut [u8]) {
     let n = buf.len();
     buf[..8].copy_from_slice(&seq.to_le_bytes());
-    let mut x = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = support::Rng(seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     for b in &mut buf[8..n - 4] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
+        *b = rng.next() as u8;
     }
-    let sum = checksum(&buf[..n - 4]);
+    let sum = support::checksum(&buf[..n - 4]);
     buf[n - 4..].copy_from_slice(&sum.to_le_bytes());
-}
-
-fn checksum(b: &[u8]) -> u32 {
-    b.iter().fold(0x811c_9dc5u32, |h, &x| {
-        (h ^ x as u32).wrapping_mul(0x0100_0193)
-    })
 }
 
 fn message_len(seq: u64, max: usize) -> usize {
@@ -263,7 +251,7 @@ fn verify(m: &[u8]) -> Result<u64, String> {
     let n = m.len();
     let seq = u64::from_le_bytes(m[..8].try_into().unwrap_or_default());
     let sum = u32::from_le_bytes(m[n - 4..].try_into().unwrap_or_default());
-    if sum != checksum(&m[..n - 4]) {
+    if sum != support::checksum(&m[..n - 4]) {
         return Err(format!("checksum of message {seq}"));
     }
     let mut want = vec![0u8; n];
@@ -339,21 +327,7 @@ fn stress_two_processes() {
 const CRASH_ENV: &str = "SHMKIT_CHANNEL_CRASHES";
 
 fn crash_rounds() -> u32 {
-    std::env::var(CRASH_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
-}
-
-/// A small deterministic generator for kill points.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+    support::env_count(CRASH_ENV, 200)
 }
 
 #[test]
@@ -362,7 +336,7 @@ fn crash_sender_at_random_points() {
     let (name, _g) = make("chan_crash_tx", 2048, 200);
     let mut rx = Receiver::open(&name).unwrap();
     rx.set_spin(100);
-    let mut rng = Rng(0x5eed_1234_abcd_0001 ^ std::process::id() as u64);
+    let mut rng = support::Rng(0x5eed_1234_abcd_0001 ^ std::process::id() as u64);
     let mut next = 0u64; // the next sequence number expected
     let mut died = 0;
     for round in 0..crash_rounds() {
@@ -423,7 +397,7 @@ fn crash_receiver_at_random_points() {
     let lock = support::fork_lock();
     let (name, _g) = make("chan_crash_rx", 2048, 200);
     let mut tx = Sender::open(&name).unwrap();
-    let mut rng = Rng(0x5eed_9876_0000_0002 ^ std::process::id() as u64);
+    let mut rng = support::Rng(0x5eed_9876_0000_0002 ^ std::process::id() as u64);
     let mut sent = 0u64;
     for round in 0..crash_rounds() {
         let n2 = name.clone();

@@ -25,13 +25,6 @@ fn make(tag: &str, lanes: u32, capacity: u64, max_message: u64) -> (String, Posi
     (name, guard)
 }
 
-fn env_or(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 fn mpsc_lanes_fairness_loans_and_end() {
     let (name, _g) = make("mpsc_rt", 3, 1024, 100);
@@ -155,8 +148,8 @@ fn decode(m: &[u8]) -> (u32, u64) {
 fn mpsc_stress_several_producer_processes() {
     let lock = support::fork_lock();
     let lock = &lock;
-    let producers = env_or("SHMKIT_MPSC_PRODUCERS", 3) as u32;
-    let per = env_or("SHMKIT_MPSC_MESSAGES", 400_000);
+    let producers = support::env_count::<u64>("SHMKIT_MPSC_PRODUCERS", 3) as u32;
+    let per = support::env_count::<u64>("SHMKIT_MPSC_MESSAGES", 400_000);
     let (name, _g) = make("mpsc_stress", producers, 4096, 300);
     let mut rx = mpsc::Receiver::open(&name).unwrap();
     rx.set_spin(200);
@@ -220,17 +213,12 @@ fn mpsc_stress_several_producer_processes() {
 fn mpsc_crash_producers_at_random_points() {
     let lock = support::fork_lock();
     let lock = &lock;
-    let rounds = env_or("SHMKIT_MPSC_CRASH_ROUNDS", 60);
+    let rounds = support::env_count::<u64>("SHMKIT_MPSC_CRASH_ROUNDS", 60);
     let (name, _g) = make("mpsc_crash", 2, 2048, 200);
     let mut rx = mpsc::Receiver::open(&name).unwrap();
     rx.set_spin(100);
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
-    let mut step = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = support::Rng(0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64);
+    let mut step = move || rng.next();
     let mut deaths = 0;
     for round in 0..rounds {
         // Two producers per round: one finishes normally, one is killed.
@@ -372,13 +360,11 @@ fn mpsc_corrupt_objects_give_errors() {
     );
     // Random bytes over the whole header region: errors or a working channel, never a
     // panic; every wait ends.
-    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut rng = support::Rng(0x1234_5678_9abc_def1);
     for i in 0..300 {
         map.write_at(0, &original[..1024]).unwrap();
         for _ in 0..1 + i % 8 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let off = (x % 2048) as usize;
             if (28..32).contains(&off) {
                 // The ready word: an opener waits (2 s) for a creator still at work.
@@ -645,8 +631,8 @@ fn bc_subscriber(
 
 fn broadcast_stress(mode: Mode, tag: &str) {
     let lock = support::fork_lock();
-    let subs = env_or("SHMKIT_BC_SUBSCRIBERS", 3);
-    let total = env_or("SHMKIT_BC_MESSAGES", 400_000);
+    let subs = support::env_count::<u64>("SHMKIT_BC_SUBSCRIBERS", 3);
+    let total = support::env_count::<u64>("SHMKIT_BC_MESSAGES", 400_000);
     let (name, _g) = make_bc(tag, subs as u32 + 2, mode, 16, 200);
     let ready = Ready::new();
     let mut kids: Vec<Forked> = (0..subs)
@@ -698,17 +684,15 @@ fn broadcast_stress_overwrite() {
 fn broadcast_crash_publisher_at_random_points() {
     let lock = support::fork_lock();
     let lock = &lock;
-    let rounds = env_or("SHMKIT_BC_CRASH_ROUNDS", 60);
+    let rounds = support::env_count::<u64>("SHMKIT_BC_CRASH_ROUNDS", 60);
     let (name, _g) = make_bc("bc_crash", 2, Mode::Backpressure, 8, 200);
     let mut sub = Subscriber::open(&name).unwrap();
     sub.set_spin(100);
-    let mut rng = 0x1234_5678_9abc_def1u64 ^ std::process::id() as u64;
+    let mut rng = support::Rng(0x1234_5678_9abc_def1u64 ^ std::process::id() as u64);
     let mut deaths = 0;
     for round in 0..rounds {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let kill_after = rng % 30;
+        let r = rng.next();
+        let kill_after = r % 30;
         let n = name.clone();
         let ready = Ready::new();
         let pubr = fork_guarded(lock, || {
@@ -766,17 +750,15 @@ fn broadcast_crash_subscribers_at_random_points() {
     let lock = &lock;
     // Backpressure: a subscriber killed anywhere (mid-read included) must not hold the
     // publisher back for long, and the survivor still gets every message intact.
-    let rounds = env_or("SHMKIT_BC_SUB_CRASH_ROUNDS", 40);
+    let rounds = support::env_count::<u64>("SHMKIT_BC_SUB_CRASH_ROUNDS", 40);
     let (name, _g) = make_bc("bc_crash_sub", 2, Mode::Backpressure, 4, 64);
     let mut tx = Publisher::open(&name).unwrap();
     tx.set_spin(50);
     let mut survivor = Subscriber::open(&name).unwrap();
-    let mut rng = 0xfeed_beef_1234_5679u64 ^ std::process::id() as u64;
+    let mut rng = support::Rng(0xfeed_beef_1234_5679u64 ^ std::process::id() as u64);
     let mut seq = 0u64;
     for round in 0..rounds {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
+        let r = rng.next();
         let ready = Ready::new();
         let n = name.clone();
         let victim = fork_guarded(lock, || {
@@ -793,7 +775,7 @@ fn broadcast_crash_subscribers_at_random_points() {
             }
         });
         assert!(ready.wait(), "round {round}: subscriber did not join");
-        let kill_at = seq + rng % 12;
+        let kill_at = seq + r % 12;
         let mut victim = Some(victim);
         for _ in 0..16 {
             if seq == kill_at {
@@ -851,13 +833,11 @@ fn broadcast_corrupt_objects_give_errors() {
     }
     drop((tx, sub));
     // Random bytes anywhere: errors or a working channel; every wait ends.
-    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut rng = support::Rng(0x1234_5678_9abc_def1);
     for i in 0..300 {
         map.write_at(0, &original).unwrap();
         for _ in 0..1 + i % 8 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let off = (x % size as u64) as usize;
             if (28..32).contains(&off) {
                 continue;

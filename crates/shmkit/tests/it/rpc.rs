@@ -30,13 +30,6 @@ fn describe(name: &str) -> rpc::RpcInfo {
 
 // ---- messages ---------------------------------------------------------------------------
 
-/// FNV-1a.
-fn checksum(b: &[u8]) -> u32 {
-    b.iter().fold(0x811c_9dc5u32, |h, &x| {
-        (h ^ x as u32).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// The length of request `seq` on a channel with limit `max`: anything in `min..=max`.
 fn request_len(seq: u64, min: usize, max: usize) -> usize {
     let x = seq.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
@@ -46,15 +39,12 @@ fn request_len(seq: u64, min: usize, max: usize) -> usize {
 /// Request `seq`: its first 8 bytes are `seq` (as far as they fit), the rest derived
 /// from `seq`. Writes into `buf` (its whole length).
 fn fill_request(seq: u64, buf: &mut [u8]) {
-    let mut x = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = support::Rng(seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     for (i, b) in buf.iter_mut().enumerate() {
         *b = if i < 8 {
             seq.to_le_bytes()[i]
         } else {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
+            rng.next() as u8
         };
     }
 }
@@ -64,7 +54,7 @@ fn fill_request(seq: u64, buf: &mut [u8]) {
 /// so that forked children can use it.
 fn fill_reply(req: &[u8], max: usize, out: &mut [u8]) -> usize {
     let n = (req.len() + 4).min(max);
-    let mut full = checksum(req)
+    let mut full = support::checksum(req)
         .to_le_bytes()
         .into_iter()
         .chain(req.iter().rev().copied());
@@ -434,14 +424,14 @@ const STRESS_ENV: &str = "SHMKIT_RPC_STRESS";
 
 /// Calls in the stress run: 200k in release builds, 20k in debug builds.
 fn stress_count() -> u64 {
-    std::env::var(STRESS_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) {
+    support::env_count(
+        STRESS_ENV,
+        if cfg!(debug_assertions) {
             20_000
         } else {
             200_000
-        })
+        },
+    )
 }
 
 const STRESS_MAX: usize = 300;
@@ -527,26 +517,11 @@ const CRASH_ENV: &str = "SHMKIT_RPC_CRASHES";
 
 /// Rounds of each crash test (each kills one process): 200 unless overridden.
 fn crash_rounds() -> u32 {
-    std::env::var(CRASH_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
+    support::env_count(CRASH_ENV, 200)
 }
 
 /// The largest message of the crash tests.
 const CRASH_MAX: usize = 200;
-
-/// xorshift64, for kill points and burst lengths.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Serves requests for ever, checking each one: the body of a forked server child.
 /// `pending` is the sequence number of a request a killed server left unanswered: it
@@ -586,7 +561,7 @@ fn crash_server_at_random_points() {
     let (name, _g) = make("rpc_crash_srv", CRASH_MAX as u64);
     let mut c = Client::open(&name).unwrap();
     c.set_spin(100);
-    let mut rng = Rng(0x5eed_4242_0000_0003 ^ std::process::id() as u64);
+    let mut rng = support::Rng(0x5eed_4242_0000_0003 ^ std::process::id() as u64);
     let mut seq = 0u64; // the next request's sequence number
     let mut pending: Option<u64> = None;
     let mut answered = 0u64; // calls answered, as `turn / 2` counts them
@@ -681,7 +656,7 @@ fn crash_client_at_random_points() {
     let (name, _g) = make("rpc_crash_cli", CRASH_MAX as u64);
     let mut s = Server::open(&name).unwrap();
     s.set_spin(100);
-    let mut rng = Rng(0x5eed_7777_0000_0004 ^ std::process::id() as u64);
+    let mut rng = support::Rng(0x5eed_7777_0000_0004 ^ std::process::id() as u64);
     let mut next = 0u64; // the next request's sequence number
     let mut out = [0u8; CRASH_MAX];
     for round in 0..crash_rounds() {

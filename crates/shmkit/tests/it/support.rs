@@ -404,3 +404,32 @@ impl Drop for PosixGuard {
         let _ = std::fs::remove_file(format!("/dev/shm/{}", self.0.trim_start_matches('/')));
     }
 }
+
+/// FNV-1a (32 bits), the checksum the channel tests put into their messages.
+pub fn checksum(b: &[u8]) -> u32 {
+    b.iter().fold(0x811c_9dc5u32, |h, &x| {
+        (h ^ x as u32).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// xorshift64: a small deterministic generator for kill points and lengths.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The count in the environment variable `var` (stress sizes, crash rounds), or
+/// `default` when it is unset or not a number.
+pub fn env_count<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
