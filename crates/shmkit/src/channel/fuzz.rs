@@ -69,7 +69,7 @@ pub fn check_bytes(data: &[u8]) {
     };
     let bytes = HeapRing(&heap);
     let t = tail.load(Ordering::Relaxed);
-    let mut c = Consumer { tail: t };
+    let mut c = Consumer::at(t);
     for _ in 0..4096 {
         match c.peek(&g, tail, &bytes) {
             Ok(Some(p)) => {
@@ -88,10 +88,7 @@ pub fn check_bytes(data: &[u8]) {
         Ok(h) => h,
         Err(_) => return,
     };
-    let mut p = Producer {
-        head: h,
-        cached_tail: c.tail,
-    };
+    let mut p = Producer::at(h, c.tail);
     for i in 0..4096usize {
         match p.reserve(&g, tail, i % (g.max_message as usize + 1)) {
             Ok(Some(r)) => {
@@ -123,10 +120,7 @@ pub fn seed(ring: u64, max_message: u32, messages: &[&[u8]]) -> Vec<u8> {
         heap.atomic_u64(layout::TAIL_OFFSET),
     ) {
         let bytes = HeapRing(&heap);
-        let mut p = Producer {
-            head: 0,
-            cached_tail: 0,
-        };
+        let mut p = Producer::at(0, 0);
         for m in messages {
             if let Ok(Some(r)) = p.reserve(&g, tail, m.len()) {
                 let _ = heap.write_at(RING_OFFSET + r.payload_off as usize, m);

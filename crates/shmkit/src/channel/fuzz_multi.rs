@@ -128,7 +128,7 @@ pub fn check_mpsc_bytes(data: &[u8]) {
     };
     for lane in 0..g.lanes as usize {
         let base = g.lane(lane);
-        let tail = heap.u64_at(base + mpsc::LANE_TAIL);
+        let tail = heap.u64_at(base + mpsc::LANE_TAIL) & !super::ring::WAITING;
         if tail % RECORD_ALIGN != 0 || tail > u64::MAX / 2 {
             continue;
         }
@@ -141,7 +141,7 @@ pub fn check_mpsc_bytes(data: &[u8]) {
             Ok(a) => a,
             Err(_) => continue,
         };
-        let mut c = Consumer { tail };
+        let mut c = Consumer::at(tail);
         for _ in 0..64 {
             match c.peek(&g.ring, tail_word, &ring) {
                 Ok(Some(p)) => {

@@ -6,7 +6,7 @@
 //!     64    64  config       ring_size u64 | max_message u32 | flags u32 | ring_offset u64
 //!                            | stamp_key u64 | zero
 //!    128   128  producer     head: AtomicU64, bytes ever committed (written by the sender)
-//!    256   128  consumer     tail: AtomicU64, bytes ever released (written by the receiver)
+//!    256   128  consumer     tail: AtomicU64, bytes ever released, bit 0: waiting (receiver)
 //!    384   128  rx wait      rx_sleep: AtomicU32, 1 while the receiver sleeps on it (futex)
 //!    512   128  tx wait      tx_sleep: AtomicU32, 1 while the sender sleeps on it (futex)
 //!    640   128  endpoints    sender owner u64 | sender epoch u32 | pad
@@ -44,8 +44,9 @@ use crate::header::{self, ObjectKind, HEADER_SIZE};
 use crate::region::{Region, RegionExt};
 
 /// The version of this layout, checked at open.
-/// 2: records are published by a stamp (1: by a header word after a zeroed slot).
-pub const LAYOUT_VERSION: u16 = 2;
+/// 3: bit 0 of `tail` says the receiver waits (`ring::WAITING`); 2: records are
+/// published by a stamp (1: by a header word after a zeroed slot).
+pub const LAYOUT_VERSION: u16 = 3;
 
 /// Offset of the config block.
 pub const CONFIG_OFFSET: usize = HEADER_SIZE;

@@ -164,7 +164,7 @@ impl ChannelError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Ring bytes at least (rounded up to a power of two, and to two records of the
-    /// largest message). Each message takes 8 bytes plus its length rounded up to 8.
+    /// largest message). Each message takes 16 bytes plus its length rounded up to 16.
     pub capacity: u64,
     /// The largest message in bytes.
     pub max_message: u64,
@@ -329,7 +329,7 @@ pub struct ChannelInfo {
 pub fn describe(region: &(impl Region + ?Sized)) -> Result<ChannelInfo> {
     let g = layout::validate(region)?;
     let head: u64 = region.read(layout::HEAD_OFFSET)?;
-    let tail: u64 = region.read(layout::TAIL_OFFSET)?;
+    let tail = region.read::<u64>(layout::TAIL_OFFSET)? & !ring::WAITING;
     let endpoint = |off: usize| -> Result<(Option<EndpointInfo>, u32)> {
         let w: u64 = region.read(off)?;
         let epoch: u32 = region.read(off + layout::EPOCH_DELTA)?;

@@ -11,7 +11,7 @@
 //!    384         128   reserved, zero
 //!    512   stride*N    lanes[0..N], stride = LANE_HEADER + ring_size:
 //!          +0    128     head: AtomicU64 (written by the lane's producer)
-//!          +128  128     tail: AtomicU64 (written by the receiver)
+//!          +128  128     tail: AtomicU64, bit 0: waiting (written by the receiver)
 //!          +256  128     tx_sleep: AtomicU32, 1 while the lane's producer sleeps
 //!          +384  128     producer endpoint: owner u64 | epoch u32
 //!          +512  ring    records, exactly as in an SPSC ring (see [`super::layout`])
@@ -59,8 +59,9 @@ use crate::header::{self, ObjectKind, HEADER_SIZE};
 use crate::region::{Region, RegionExt};
 
 /// The version of this layout, checked at open.
-/// 2: lane records are published by a stamp, as SPSC layout 2.
-pub const LAYOUT_VERSION: u16 = 2;
+/// 3: bit 0 of a lane's `tail` says the receiver waits, as SPSC layout 3; 2: lane
+/// records are published by a stamp, as SPSC layout 2.
+pub const LAYOUT_VERSION: u16 = 3;
 /// Offset of the config block.
 pub const CONFIG_OFFSET: usize = HEADER_SIZE;
 /// Offset of the receiver's sleep word.
@@ -245,8 +246,9 @@ fn positions(ch: &Chan, lane: usize) -> Result<(u64, u64)> {
     // SYNC: Acquire pairs with the Release store of `head` in Producer::commit by an
     // earlier producer of this lane.
     let head = ch.lane_word64(lane, LANE_HEAD).load(Ordering::Acquire);
-    // SYNC: Acquire pairs with the SeqCst store of `tail` in Consumer::release.
-    let tail = ch.lane_word64(lane, LANE_TAIL).load(Ordering::Acquire);
+    // SYNC: Acquire pairs with the Release store of `tail` in Consumer::release. (A
+    // receiver that died waiting left its WAITING bit.)
+    let tail = ch.lane_word64(lane, LANE_TAIL).load(Ordering::Acquire) & !ring::WAITING;
     if head.abs_diff(tail) > ch.g.ring.ring_size
         || head % RECORD_ALIGN != 0
         || tail % RECORD_ALIGN != 0
@@ -304,10 +306,7 @@ impl Sender {
         Ok(Sender {
             ch,
             lane,
-            p: Producer {
-                head,
-                cached_tail: tail,
-            },
+            p: Producer::at(head, tail),
             watch,
             me,
             spin: DEFAULT_SPIN,
@@ -586,7 +585,7 @@ impl Receiver {
             };
             let ep = ch.producer_ep(l);
             let epoch = ep.epoch.load(Ordering::Relaxed);
-            let mut c = Consumer { tail };
+            let mut c = Consumer::at(tail);
             let waiting = !matches!(
                 c.peek(&ch.g.ring, ch.lane_word64(l, LANE_TAIL), &ch.ring(l)),
                 Ok(None)
@@ -736,36 +735,61 @@ impl Receiver {
                 if let Some(x) = Self::poll(ch, lanes, next, last_check, Check::Spin)? {
                     return Ok(x);
                 }
-                // Spin on the lanes' stamps alone (one load per lane per round), and
-                // return a message as soon as one arrives; anything else (padding,
-                // garbage) goes to the full poll.
-                let spins = if patience == Patience::For(Duration::ZERO) {
-                    0
-                } else {
-                    *spin
-                };
-                let n = lanes.len();
-                'spin: for _ in 0..spins {
-                    let mut l = *next;
-                    for _ in 0..n {
-                        match lanes[l].c.poll_stamp(&ch.g.ring, &ch.ring(l)) {
-                            Polled::Msg(p) => {
-                                *next = wrap(l + 1, n);
-                                return Ok((l, p));
-                            }
-                            Polled::Other => break 'spin,
-                            Polled::Nothing => {}
-                        }
-                        l = wrap(l + 1, n);
-                    }
-                    std::hint::spin_loop();
+                // Every lane's producer may now go back to its ring's start
+                // (ring::WAITING); afterwards only the lane whose message is returned
+                // keeps the mark, which the message's release clears.
+                for (l, st) in lanes.iter_mut().enumerate() {
+                    st.c.wait_here(ch.lane_word64(l, LANE_TAIL));
                 }
-                let word = ch.obj.word32(RX_SLEEP_OFFSET);
-                block_on(word, 0, patience, |how| {
-                    Self::poll(ch, lanes, next, last_check, how)
-                })
+                let got = Self::wait(ch, lanes, next, last_check, *spin, patience);
+                let keep = got.as_ref().ok().map(|&(l, _)| l);
+                for (l, st) in lanes.iter_mut().enumerate() {
+                    if Some(l) != keep {
+                        st.c.stop_waiting(ch.lane_word64(l, LANE_TAIL));
+                    }
+                }
+                got
             }
         }
+    }
+
+    /// The waiting part of a blocking receive.
+    fn wait(
+        ch: &Chan,
+        lanes: &mut [LaneState],
+        next: &mut usize,
+        last_check: &mut Instant,
+        spin: u32,
+        patience: Patience,
+    ) -> Result<(usize, Peeked), ChannelError> {
+        // Spin on the lanes' stamps alone (one load per lane per round), and
+        // return a message as soon as one arrives; anything else (padding,
+        // garbage) goes to the full poll.
+        let spins = if patience == Patience::For(Duration::ZERO) {
+            0
+        } else {
+            spin
+        };
+        let n = lanes.len();
+        'spin: for _ in 0..spins {
+            let mut l = *next;
+            for _ in 0..n {
+                match lanes[l].c.poll_stamp(&ch.g.ring, &ch.ring(l)) {
+                    Polled::Msg(p) => {
+                        *next = wrap(l + 1, n);
+                        return Ok((l, p));
+                    }
+                    Polled::Other => break 'spin,
+                    Polled::Nothing => {}
+                }
+                l = wrap(l + 1, n);
+            }
+            std::hint::spin_loop();
+        }
+        let word = ch.obj.word32(RX_SLEEP_OFFSET);
+        block_on(word, 0, patience, |how| {
+            Self::poll(ch, lanes, next, last_check, how)
+        })
     }
 
     #[inline]
@@ -928,7 +952,7 @@ pub fn describe(region: &(impl Region + ?Sized)) -> Result<MpscInfo> {
     for l in 0..g.lanes as usize {
         let base = g.lane(l);
         let head: u64 = region.read(base + LANE_HEAD)?;
-        let tail: u64 = region.read(base + LANE_TAIL)?;
+        let tail = region.read::<u64>(base + LANE_TAIL)? & !ring::WAITING;
         let (producer, opens) = ep(base + LANE_ENDPOINT)?;
         let used = if tail <= head && head - tail <= g.ring.ring_size {
             head - tail

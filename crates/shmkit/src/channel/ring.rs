@@ -34,9 +34,19 @@ use super::ChannelError;
 
 /// The producer keeps its writes within the first windows of this many bytes while
 /// the consumer keeps up: a record that would enter a window not yet written in this
-/// lap goes to the ring's start instead if the ring is empty ([`Producer::reserve`]).
-/// A power of two.
+/// lap goes to the ring's start instead if the ring is empty and the consumer waits
+/// for it ([`Producer::reserve`]). A power of two.
 pub(crate) const WINDOW: u64 = 4096;
+
+/// Bit 0 of the shared consumer position (positions are multiples of
+/// [`RECORD_ALIGN`]): set while the consumer waits in a receive call at that position
+/// ([`Consumer::wait_here`]), cleared by its next store of the position. The producer
+/// goes back to the ring's start only while it is set: the padding record that leaves
+/// behind holds the rest of the ring until the consumer passes it, which a waiting
+/// consumer does at once, and one busy elsewhere only at its next receive (until then
+/// the ring would hold less than its capacity). A hint: no safety property depends on
+/// it.
+pub(crate) const WAITING: u64 = 1;
 
 /// Whether a record of `need` bytes (padding included) at ring offset `off` enters a
 /// [`WINDOW`] that the bytes before `off` do not reach: where [`Producer::reserve`]
@@ -129,9 +139,21 @@ pub(crate) struct Producer {
     pub head: u64,
     /// The last consumer position read.
     pub cached_tail: u64,
+    /// Whether the consumer waited at that position when it was read ([`WAITING`]).
+    pub consumer_waiting: bool,
 }
 
 impl Producer {
+    /// A producer at position `head`, with the consumer at `tail` (both checked by the
+    /// caller).
+    pub fn at(head: u64, tail: u64) -> Producer {
+        Producer {
+            head,
+            cached_tail: tail,
+            consumer_waiting: false,
+        }
+    }
+
     /// The fast path of [`Producer::reserve`]: a reservation if the cached consumer
     /// position already shows room, `None` otherwise (full, too large, or the cache is
     /// stale: `reserve` sorts those out). Reads nothing from shared memory.
@@ -185,13 +207,15 @@ impl Producer {
         // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
         // and Consumer::peek_slow: the consumer has finished reading the bytes it
         // released. (The sleep word is ordered by `super::wait`'s barriers.)
-        let t = tail.load(Ordering::Acquire);
+        let word = tail.load(Ordering::Acquire);
+        let t = word & !WAITING;
         if t > self.head || self.head - t > g.ring_size || t % RECORD_ALIGN != 0 {
             return Err(ChannelError::Corrupt(
                 "the receiver's position is out of range",
             ));
         }
         self.cached_tail = t;
+        self.consumer_waiting = word & WAITING != 0;
         Ok(t)
     }
 
@@ -214,12 +238,14 @@ impl Producer {
         let off = self.head & g.mask();
         if enters_window(off, need) && record_len(len) <= off {
             // A record entering a new window of an empty ring goes to the ring's start
-            // instead (after a padding record): while the consumer keeps up, the same
-            // few kilobytes carry every message, warm in both cores' caches, instead
-            // of a walk through the whole ring (a round trip through a 256 KiB ring
-            // was about 20 ns slower than through a 4 KiB one). Knowing the ring is
-            // empty costs a load of the consumer's line, once per window.
-            if self.refresh_tail(g, tail)? == self.head {
+            // instead (after a padding record) if the consumer waits for it: while the
+            // consumer keeps up, the same few kilobytes carry every message, warm in
+            // both cores' caches, instead of a walk through the whole ring (a round
+            // trip through a 256 KiB ring was about 20 ns slower than through a 4 KiB
+            // one). Knowing the ring is empty costs a load of the consumer's line, once
+            // per window. Without a waiting consumer the record stays where it is (see
+            // [`WAITING`]: a burst after a pause must find the whole ring).
+            if self.refresh_tail(g, tail)? == self.head && self.consumer_waiting {
                 pad = g.ring_size - off;
                 need = pad + record_len(len);
             }
@@ -294,9 +320,44 @@ pub(crate) enum Polled {
 pub(crate) struct Consumer {
     /// The released position; the shared `tail` is only ever written from it.
     pub tail: u64,
+    /// Whether the shared `tail` carries [`WAITING`].
+    pub waiting: bool,
 }
 
 impl Consumer {
+    /// A consumer at position `tail` (as read from the shared word, [`WAITING`] masked),
+    /// not waiting.
+    pub fn at(tail: u64) -> Consumer {
+        Consumer {
+            tail: tail & !WAITING,
+            waiting: false,
+        }
+    }
+
+    /// Tells the producer that this consumer waits for the record at its position
+    /// ([`WAITING`]); one store, at the start of a wait. Cleared by the next release,
+    /// or by [`Consumer::stop_waiting`] when the wait ends without a message.
+    #[inline]
+    pub fn wait_here<C: Cursor + ?Sized>(&mut self, tail_word: &C) {
+        if !self.waiting {
+            self.waiting = true;
+            // SYNC: Release, as every store of `tail` (Consumer::release): it publishes
+            // no reads beyond those the last store did; the bit is a hint.
+            tail_word.store(self.tail | WAITING, Ordering::Release);
+        }
+    }
+
+    /// Ends a wait that [`Consumer::wait_here`] announced and that found no message
+    /// (a timeout, an error).
+    #[inline]
+    pub fn stop_waiting<C: Cursor + ?Sized>(&mut self, tail_word: &C) {
+        if self.waiting {
+            self.waiting = false;
+            // SYNC: Release, as in `wait_here`.
+            tail_word.store(self.tail, Ordering::Release);
+        }
+    }
+
     /// The fast path of [`Consumer::peek`]: the next record if it is a well-formed
     /// message, `None` for anything else (nothing yet, padding, or garbage: `peek`
     /// sorts those out).
@@ -412,8 +473,8 @@ impl Consumer {
                 }
                 self.tail += pad;
                 // SYNC: Release pairs with the Acquire load of `tail` in
-                // Producer::reserve.
-                tail_word.store(self.tail, Ordering::Release);
+                // Producer::reserve. A waiting consumer still waits.
+                tail_word.store(self.tail | self.waiting as u64, Ordering::Release);
                 continue;
             }
             if tag != TAG_MSG {
@@ -471,6 +532,7 @@ impl Consumer {
     #[inline(always)]
     pub fn release<C: Cursor + ?Sized>(&mut self, tail: &C, p: &Peeked) {
         self.tail = p.next;
+        self.waiting = false;
         // SYNC: Release pairs with the Acquire load of `tail` in Producer::reserve: our
         // reads of the payload happen before the producer reuses the bytes.
         tail.store(self.tail, Ordering::Release);
@@ -578,11 +640,8 @@ mod tests {
                 head: AtomicU64::new(0),
                 tail: AtomicU64::new(0),
                 bytes: Heap(RefCell::new(vec![0; size as usize])),
-                p: Producer {
-                    head: 0,
-                    cached_tail: 0,
-                },
-                c: Consumer { tail: 0 },
+                p: Producer::at(0, 0),
+                c: Consumer::at(0),
             }
         }
         fn send(&mut self, msg: &[u8], commit_len: Option<u32>) -> Result<bool, ChannelError> {
@@ -595,6 +654,10 @@ mod tests {
                     Ok(true)
                 }
             }
+        }
+        /// What a blocking receive does when it finds nothing: announce the wait.
+        fn wait(&mut self) {
+            self.c.wait_here(&self.tail);
         }
         fn recv(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
             match self.c.peek(&self.g, &self.tail, &self.bytes)? {
@@ -757,7 +820,9 @@ mod tests {
         for round in 0..5 {
             assert!(ring.send(b"small", None).unwrap());
             assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"small"[..]));
-            // Empty now: the large one goes to offset 0, after a padding record, once
+            ring.wait();
+            // Empty, and the consumer waits: the large one goes to offset 0, after a
+            // padding record, once
             // the ring's start lies behind it (it needs the padding and itself to fit in
             // one ring: not so in round 0, right after the start, where it simply
             // follows).
@@ -773,6 +838,7 @@ mod tests {
             assert_eq!(ring.recv().unwrap(), Some(big.clone()));
         }
         // Not empty: no rewind, the large message follows the small one.
+        ring.wait();
         assert!(ring.send(b"small", None).unwrap());
         let r = ring
             .p
@@ -780,6 +846,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_ne!(r.payload_off, RECORD_HEADER);
+        // Empty, but the consumer does not wait (it never did, or stopped): no rewind
+        // either, so the padding never holds the ring's rest from a consumer that is
+        // busy elsewhere.
+        assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"small"[..]));
+        for waited in [false, true] {
+            if waited {
+                ring.wait();
+                ring.c.stop_waiting(&ring.tail);
+            }
+            let r = ring
+                .p
+                .reserve(&ring.g, &ring.tail, big.len())
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.start, r.pos, "no padding (waited: {waited})");
+            assert!(r.pos > WINDOW, "at {} (waited: {waited})", r.pos);
+        }
     }
 
     #[test]
@@ -788,6 +871,7 @@ mod tests {
         let mut highest = 0;
         for i in 0..5000u32 {
             let msg = i.to_le_bytes();
+            ring.wait();
             // As a sender does: the cached fast path first.
             let r = match ring.p.reserve_cached(&ring.g, msg.len()) {
                 Some(r) => r,
@@ -874,10 +958,7 @@ mod loom_tests {
             });
             let s2 = s.clone();
             let producer = loom::thread::spawn(move || {
-                let mut p = Producer {
-                    head: 0,
-                    cached_tail: 0,
-                };
+                let mut p = Producer::at(0, 0);
                 for (i, &len) in msgs.iter().enumerate() {
                     loop {
                         match p.reserve(&g, &s2.tail, len as usize).unwrap() {
@@ -895,7 +976,7 @@ mod loom_tests {
                     }
                 }
             });
-            let mut c = Consumer { tail: 0 };
+            let mut c = Consumer::at(0);
             for (i, &len) in msgs.iter().enumerate() {
                 loop {
                     match c.peek(&g, &s.tail, &s.bytes).unwrap() {
@@ -912,7 +993,12 @@ mod loom_tests {
                             c.release(&s.tail, &p);
                             break;
                         }
-                        None => loom::thread::yield_now(),
+                        None => {
+                            // As a blocking receive: the producer reads the mark
+                            // with the position and must take it apart.
+                            c.wait_here(&s.tail);
+                            loom::thread::yield_now()
+                        }
                     }
                 }
             }

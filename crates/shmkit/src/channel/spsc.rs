@@ -54,8 +54,8 @@ fn positions(sh: &Shared) -> std::result::Result<(u64, u64), Error> {
     // SYNC: Acquire pairs with the Release stores in Producer::commit and
     // Consumer::release of earlier holders.
     let head = sh.word64(layout::HEAD_OFFSET).load(Acquire);
-    // SYNC: as above.
-    let tail = sh.word64(layout::TAIL_OFFSET).load(Acquire);
+    // SYNC: as above. (A receiver that died waiting left its WAITING bit.)
+    let tail = sh.word64(layout::TAIL_OFFSET).load(Acquire) & !ring::WAITING;
     // A producer that died between publishing a record and storing `head` leaves
     // `head` behind `tail`; Sender::open recovers it from the records.
     if head.abs_diff(tail) > sh.g.ring_size
@@ -137,10 +137,7 @@ impl Sender {
             }
         };
         Ok(Sender {
-            p: Producer {
-                head,
-                cached_tail: tail,
-            },
+            p: Producer::at(head, tail),
             sh,
             watch,
             me,
@@ -438,7 +435,7 @@ impl Receiver {
                 return Err(e);
             }
         };
-        let mut c = Consumer { tail };
+        let mut c = Consumer::at(tail);
         // Messages left by a sender that has gone: drain them, then report the end.
         let waiting = !matches!(c.peek(&sh.g, sh.word64(layout::TAIL_OFFSET), &sh), Ok(None));
         if waiting && watch.epoch_at_open > 0 {
@@ -520,25 +517,44 @@ impl Receiver {
                 if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
                     return Ok(p);
                 }
-                // Spin on the stamp word alone: one load per poll, so a message is
-                // seen, and returned, as soon as its line arrives.
-                let spins = if patience == Patience::For(Duration::ZERO) {
-                    0
-                } else {
-                    *spin
-                };
-                if let Some(p) = c.spin_for_msg(&sh.g, sh, spins) {
-                    return Ok(p);
+                // The sender may now go back to the ring's start (ring::WAITING); the
+                // release of the message found clears the mark, the other ends below.
+                let tail = sh.word64(layout::TAIL_OFFSET);
+                c.wait_here(tail);
+                let got = Self::wait(sh, c, watch, *spin, patience);
+                if got.is_err() {
+                    c.stop_waiting(tail);
                 }
-                if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
-                    return Ok(p);
-                }
-                let word = sh.word32(RX_SLEEP_OFFSET);
-                block_on(word, 0, patience, |force| {
-                    Self::poll_peek(sh, c, watch, force)
-                })
+                got
             }
         }
+    }
+
+    /// The waiting part of a blocking receive.
+    fn wait(
+        sh: &Shared,
+        c: &mut Consumer,
+        watch: &mut Watch,
+        spin: u32,
+        patience: Patience,
+    ) -> Result<Peeked, ChannelError> {
+        // Spin on the stamp word alone: one load per poll, so a message is seen, and
+        // returned, as soon as its line arrives.
+        let spins = if patience == Patience::For(Duration::ZERO) {
+            0
+        } else {
+            spin
+        };
+        if let Some(p) = c.spin_for_msg(&sh.g, sh, spins) {
+            return Ok(p);
+        }
+        if let Some(p) = Self::poll_peek(sh, c, watch, Check::Spin)? {
+            return Ok(p);
+        }
+        let word = sh.word32(RX_SLEEP_OFFSET);
+        block_on(word, 0, patience, |force| {
+            Self::poll_peek(sh, c, watch, force)
+        })
     }
 
     #[inline]

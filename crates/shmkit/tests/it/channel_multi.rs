@@ -108,6 +108,62 @@ fn mpsc_full_lane_blocks_only_its_producer() {
     }
 }
 
+/// Sends 8-byte messages until the lane is full; returns how many fit.
+fn burst(tx: &mut mpsc::Sender, first: u64) -> u64 {
+    let mut n = 0;
+    while tx.try_send_value(&(first + n)).is_ok() {
+        n += 1;
+        assert!(n < 1 << 20, "the lane never filled");
+    }
+    n
+}
+
+/// As the SPSC test `a_burst_after_the_receiver_kept_up_gets_the_whole_ring`, per lane:
+/// a lane the receiver kept empty holds its whole capacity when the receiver stops,
+/// also a lane that was idle while the receiver waited for another (the receiver
+/// announces its wait on every lane and withdraws it from all but the one it took a
+/// message from). An 8-byte message takes 32 bytes.
+#[test]
+fn mpsc_a_burst_after_the_receiver_kept_up_gets_the_whole_lane() {
+    const RING: u64 = 64 << 10;
+    let (name, _g) = make("mpsc_burst", 2, RING, 64);
+    let mut rx = mpsc::Receiver::open(&name).unwrap();
+    let mut a = mpsc::Sender::open(&name).unwrap();
+    let mut b = mpsc::Sender::open(&name).unwrap();
+    // Lane b: one window of messages, each taken at once, so its next message starts
+    // a new window of an empty ring.
+    for i in 0..128u64 {
+        b.try_send_value(&i).unwrap();
+        assert_eq!(rx.try_recv_value::<u64>(), Ok(i));
+    }
+    // Lane a: a receiver in another thread waits for each message.
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        for i in 0..3072u64 {
+            assert_eq!(rx.recv_value::<u64>(), Ok(i));
+            ack_tx.send(()).unwrap();
+        }
+        rx
+    });
+    for i in 0..3072u64 {
+        a.send_value(&i).unwrap();
+        ack_rx.recv().unwrap();
+    }
+    let mut rx = t.join().unwrap();
+    for (lane, tx) in [("a", &mut a), ("b", &mut b)] {
+        let n = burst(tx, 1 << 32);
+        assert!(
+            n >= RING / 32 - 1,
+            "lane {lane}: only {n} of {} fit",
+            RING / 32
+        );
+        for i in 0..n {
+            assert_eq!(rx.try_recv_value::<u64>(), Ok((1 << 32) + i), "lane {lane}");
+        }
+    }
+    assert_eq!(rx.try_recv(), Err(ChannelError::Empty));
+}
+
 /// A message: producer id (u32), sequence (u64), payload of `seq`-derived length,
 /// then a checksum (u64) over everything before it.
 fn encode(id: u32, seq: u64, max: usize) -> Vec<u8> {
