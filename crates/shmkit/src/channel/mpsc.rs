@@ -585,7 +585,7 @@ impl Receiver {
             };
             let ep = ch.producer_ep(l);
             let epoch = ep.epoch.load(Ordering::Relaxed);
-            let mut c = Consumer::at(tail);
+            let mut c = Consumer::take_over(tail, ch.lane_word64(l, LANE_TAIL));
             let waiting = !matches!(
                 c.peek(&ch.g.ring, ch.lane_word64(l, LANE_TAIL), &ch.ring(l)),
                 Ok(None)

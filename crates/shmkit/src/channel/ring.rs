@@ -334,6 +334,19 @@ impl Consumer {
         }
     }
 
+    /// A consumer taking over the shared position at `tail` (read from `tail_word` and
+    /// checked, [`WAITING`] masked): clears the mark a consumer that died waiting left,
+    /// which would otherwise let the producer go back to the ring's start while nobody
+    /// waits. One store of the same position, by the position's new owner.
+    pub fn take_over<C: Cursor + ?Sized>(tail: u64, tail_word: &C) -> Consumer {
+        let mut c = Consumer {
+            tail: tail & !WAITING,
+            waiting: true,
+        };
+        c.stop_waiting(tail_word);
+        c
+    }
+
     /// Tells the producer that this consumer waits for the record at its position
     /// ([`WAITING`]); one store, at the start of a wait. Cleared by the next release,
     /// or by [`Consumer::stop_waiting`] when the wait ends without a message.

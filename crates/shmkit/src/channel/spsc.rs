@@ -435,7 +435,7 @@ impl Receiver {
                 return Err(e);
             }
         };
-        let mut c = Consumer::at(tail);
+        let mut c = Consumer::take_over(tail, sh.word64(layout::TAIL_OFFSET));
         // Messages left by a sender that has gone: drain them, then report the end.
         let waiting = !matches!(c.peek(&sh.g, sh.word64(layout::TAIL_OFFSET), &sh), Ok(None));
         if waiting && watch.epoch_at_open > 0 {

@@ -204,6 +204,39 @@ fn a_burst_after_the_receiver_kept_up_gets_the_whole_ring() {
     drain(&mut rx, seq, n);
 }
 
+/// A receiver that died while it waited leaves its mark (bit 0 of `tail`, at offset
+/// 256); the receiver that takes its place clears it, so the sender does not go back
+/// to the ring's start for a receiver that is not there.
+#[test]
+fn a_new_receiver_clears_the_waiting_mark_of_a_dead_one() {
+    use std::os::unix::fs::FileExt;
+    const RING: u64 = 64 << 10;
+    let (name, _g) = make("chan_mark", RING, 64);
+    let mut tx = Sender::open(&name).unwrap();
+    let mut rx = Receiver::open(&name).unwrap();
+    for i in 0..128 {
+        tx.try_send_value(&i).unwrap();
+        drain(&mut rx, i, 1);
+    }
+    drop(rx);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/shm{name}"))
+        .unwrap();
+    let mut word = [0u8; 8];
+    file.read_exact_at(&mut word, 256).unwrap();
+    let tail = u64::from_le_bytes(word);
+    assert_eq!(tail, 128 * 32);
+    file.write_all_at(&(tail | 1).to_le_bytes(), 256).unwrap();
+    let mut rx = Receiver::open(&name).unwrap();
+    file.read_exact_at(&mut word, 256).unwrap();
+    assert_eq!(u64::from_le_bytes(word), tail, "the mark is still there");
+    let n = burst(&mut tx, 128);
+    assert!(n >= RING / 32 - 1, "only {n} of {} messages fit", RING / 32);
+    drain(&mut rx, 128, n);
+}
+
 #[test]
 fn a_blocked_receiver_is_woken_by_another_thread() {
     let (name, _g) = make("chan_wake", 4096, 64);
