@@ -745,7 +745,7 @@ impl Receiver {
                 let keep = got.as_ref().ok().map(|&(l, _)| l);
                 for (l, st) in lanes.iter_mut().enumerate() {
                     if Some(l) != keep {
-                        st.c.stop_waiting(ch.lane_word64(l, LANE_TAIL));
+                        st.c.end_wait(&ch.g.ring, ch.lane_word64(l, LANE_TAIL), &ch.ring(l));
                     }
                 }
                 got

@@ -371,6 +371,23 @@ impl Consumer {
         }
     }
 
+    /// [`Consumer::stop_waiting`], then one look at our position that passes a padding
+    /// record the producer may have published while the mark stood (it went back to
+    /// the ring's start just as the wait ended): else that padding would hold the
+    /// ring's rest until our next receive. A message found is left for that receive;
+    /// errors are left for it too.
+    pub fn end_wait<C: Cursor + ?Sized, B: RingBytes + ?Sized>(
+        &mut self,
+        g: &Geometry,
+        tail_word: &C,
+        bytes: &B,
+    ) {
+        if self.waiting {
+            self.stop_waiting(tail_word);
+            let _ = self.peek(g, tail_word, bytes);
+        }
+    }
+
     /// The fast path of [`Consumer::peek`]: the next record if it is a well-formed
     /// message, `None` for anything else (nothing yet, padding, or garbage: `peek`
     /// sorts those out).
@@ -835,10 +852,9 @@ mod tests {
             assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"small"[..]));
             ring.wait();
             // Empty, and the consumer waits: the large one goes to offset 0, after a
-            // padding record, once
-            // the ring's start lies behind it (it needs the padding and itself to fit in
-            // one ring: not so in round 0, right after the start, where it simply
-            // follows).
+            // padding record, once the ring's start lies behind it (it needs the
+            // padding and itself to fit in one ring: not so in round 0, right after
+            // the start, where it simply follows).
             let r = ring
                 .p
                 .reserve(&ring.g, &ring.tail, big.len())
@@ -875,6 +891,40 @@ mod tests {
                 .unwrap();
             assert_eq!(r.start, r.pos, "no padding (waited: {waited})");
             assert!(r.pos > WINDOW, "at {} (waited: {waited})", r.pos);
+        }
+    }
+
+    #[test]
+    fn a_wait_that_ends_as_the_producer_goes_back_passes_the_padding() {
+        const SIZE: u64 = 1 << 16;
+        let mut ring = Ring::new(SIZE, 64);
+        // One window of 32-byte records, each taken at once.
+        for i in 0..(WINDOW / 32) as u32 {
+            ring.wait();
+            assert!(ring.send(&i.to_le_bytes(), None).unwrap());
+            assert!(ring.recv().unwrap().is_some());
+        }
+        // The consumer waits; the producer goes back to the start (padding from
+        // WINDOW to the end, the message at SIZE); the wait ends (a timeout) before
+        // the consumer took it.
+        ring.wait();
+        assert!(ring.send(b"late", None).unwrap());
+        assert_eq!(ring.p.head, SIZE + 32);
+        ring.c.end_wait(&ring.g, &ring.tail, &ring.bytes);
+        assert_eq!(
+            ring.tail.load(Ordering::Relaxed),
+            SIZE,
+            "padding passed, no mark"
+        );
+        // The whole ring but the message is free, and the message is still there.
+        let mut n = 0u32;
+        while ring.send(&n.to_le_bytes(), None).unwrap() {
+            n += 1;
+        }
+        assert_eq!(n as u64, SIZE / 32 - 1);
+        assert_eq!(ring.recv().unwrap().as_deref(), Some(&b"late"[..]));
+        for i in 0..n {
+            assert_eq!(ring.recv().unwrap(), Some(i.to_le_bytes().to_vec()));
         }
     }
 

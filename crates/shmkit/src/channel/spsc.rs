@@ -523,7 +523,7 @@ impl Receiver {
                 c.wait_here(tail);
                 let got = Self::wait(sh, c, watch, *spin, patience);
                 if got.is_err() {
-                    c.stop_waiting(tail);
+                    c.end_wait(&sh.g, tail, sh);
                 }
                 got
             }
