@@ -757,6 +757,72 @@ mod tests {
             prop_assert_eq!(ring.recv().unwrap(), None);
         }
 
+        /// Through a ring of four windows, with a consumer that sometimes waits (so
+        /// the producer goes back to the ring's start) and sometimes stops waiting
+        /// without a message: the contents match the model, and while the consumer
+        /// does not wait no padding but the one at the ring's end (shorter than a
+        /// record) holds room, so a send fails only when the messages themselves
+        /// fill the ring.
+        #[test]
+        fn a_consumer_that_does_not_wait_never_loses_capacity(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    1 => (0usize..60).prop_map(Some),
+                    1 => Just(None),
+                ],
+                1..600,
+            ),
+            waits in proptest::collection::vec(0u8..3, 600),
+        ) {
+            const SIZE: u64 = 4 * WINDOW;
+            let mut ring = Ring::new(SIZE, 56);
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut model_bytes = 0u64;
+            let mut seq = 0u8;
+            for (op, wait) in ops.into_iter().zip(waits) {
+                match op {
+                    Some(len) => {
+                        let len = len.min(56);
+                        let m = vec![seq; len];
+                        seq = seq.wrapping_add(1);
+                        let sent = ring.send(&m, None).unwrap();
+                        if sent {
+                            model_bytes += record_len(len as u32);
+                            model.push_back(m);
+                        } else if !ring.c.waiting {
+                            prop_assert!(
+                                model_bytes + record_len(len as u32) + record_len(56) > SIZE,
+                                "refused with {} of {} bytes in messages", model_bytes, SIZE
+                            );
+                        }
+                    }
+                    None => {
+                        let got = ring.recv().unwrap();
+                        let want = model.pop_front();
+                        if let Some(w) = &want { model_bytes -= record_len(w.len() as u32); }
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                // As a blocking receive on an empty ring: announce a wait, or end one.
+                match wait {
+                    0 if model.is_empty() => ring.wait(),
+                    1 => ring.c.end_wait(&ring.g, &ring.tail, &ring.bytes),
+                    _ => {}
+                }
+                if !ring.c.waiting {
+                    let in_flight = ring.p.head - (ring.tail.load(Ordering::Relaxed) & !WAITING);
+                    prop_assert!(
+                        in_flight - model_bytes < record_len(56),
+                        "{} bytes of padding held", in_flight - model_bytes
+                    );
+                }
+            }
+            while let Some(w) = model.pop_front() {
+                prop_assert_eq!(ring.recv().unwrap(), Some(w));
+            }
+            prop_assert_eq!(ring.recv().unwrap(), None);
+        }
+
         #[test]
         fn garbage_never_panics(words in proptest::collection::vec(any::<u64>(), 32), head in any::<u64>(), tail in any::<u64>()) {
             let mut ring = Ring::new(256, 56);
