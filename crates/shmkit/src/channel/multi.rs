@@ -67,6 +67,9 @@ impl Obj {
         }
         let map = shm.map()?;
         let h = header::wait_ready(&map, kind, version, READY_TIMEOUT)?;
+        // Every page now, not on the rings' first lap (as for SPSC channels, in
+        // `super::shared`); best effort.
+        let _ = map.prefault();
         Ok((Obj { map, name: object }, h))
     }
 

@@ -137,6 +137,10 @@ impl Shared {
         let g = layout::validate_config(region, &h)?;
         let base = NonNull::new(region.as_ptr())
             .ok_or_else(|| Error::corrupt("open", &object, "the mapping has no address"))?;
+        // Fault every page in now rather than on the ring's first lap: a 64-byte stream
+        // of 200 000 messages through an 8 MiB ring went 24 -> 38-45 M/s on the
+        // development VM. Best effort: a kernel before 5.14 leaves them to fault.
+        let _ = crate::sys::mmap::populate(base, region.len(), true, &object);
         Ok(Shared {
             base,
             map,

@@ -744,3 +744,39 @@ fn memfd_names_sizes_and_shrink_checks() {
         ErrorKind::OutOfBounds
     );
 }
+
+/// This process's resident kilobytes of the mapping that starts at `addr` (the "Rss"
+/// line of its /proc/self/smaps entry): pages present in its page tables.
+fn rss_kib(addr: usize) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let head = format!("{addr:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+    assert!(lines.next().is_some(), "no mapping at {addr:x}");
+    let rss = lines.find(|l| l.starts_with("Rss:")).unwrap();
+    rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn prefault_maps_every_page_and_keeps_the_contents() {
+    const SIZE: u64 = 1 << 20;
+    let (name, _g) = name_of("prefault");
+    let shm = PosixShm::create_with(&name, SIZE, &CreateOptions::new()).unwrap();
+    let writer = shm.map().unwrap();
+    writer.write_at(4096 * 7, b"seventh page").unwrap();
+    let map = shm.map().unwrap();
+    let ro = shm.map_read_only().unwrap();
+    for m in [&map, &ro] {
+        // Only what was touched is mapped yet (the first page, by nobody: none).
+        assert!(rss_kib(m.as_ptr() as usize) < SIZE / 1024);
+        m.prefault().unwrap();
+        assert_eq!(rss_kib(m.as_ptr() as usize), SIZE / 1024);
+        let mut buf = [0u8; 12];
+        m.read_at(4096 * 7, &mut buf).unwrap();
+        assert_eq!(&buf, b"seventh page");
+    }
+    // Pages past a shrunk object's end are an error, not SIGBUS.
+    let fresh = shm.map().unwrap();
+    shm.resize(4096).unwrap();
+    let e = fresh.prefault().unwrap_err();
+    assert!(e.to_string().contains("MADV_POPULATE"), "{e}");
+}
