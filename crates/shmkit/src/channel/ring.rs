@@ -205,8 +205,9 @@ impl Producer {
         tail: &C,
     ) -> Result<u64, ChannelError> {
         // SYNC: Acquire pairs with the Release stores of `tail` in Consumer::release
-        // and Consumer::peek_slow: the consumer has finished reading the bytes it
-        // released. (The sleep word is ordered by `super::wait`'s barriers.)
+        // and Consumer::peek_slow (and the same position's in wait_here and
+        // stop_waiting): the consumer has finished reading the bytes it released.
+        // (The sleep word is ordered by `super::wait`'s barriers.)
         let word = tail.load(Ordering::Acquire);
         let t = word & !WAITING;
         if t > self.head || self.head - t > g.ring_size || t % RECORD_ALIGN != 0 {
@@ -335,12 +336,13 @@ impl Consumer {
     }
 
     /// A consumer taking over the shared position at `tail` (read from `tail_word` and
-    /// checked, [`WAITING`] masked): clears the mark a consumer that died waiting left,
-    /// which would otherwise let the producer go back to the ring's start while nobody
-    /// waits. One store of the same position, by the position's new owner.
+    /// checked, [`WAITING`] already masked by the caller): clears the mark a consumer
+    /// that died waiting left, which would otherwise let the producer go back to the
+    /// ring's start while nobody waits. One store of the same position, by the
+    /// position's new owner.
     pub fn take_over<C: Cursor + ?Sized>(tail: u64, tail_word: &C) -> Consumer {
         let mut c = Consumer {
-            tail: tail & !WAITING,
+            tail,
             waiting: true,
         };
         c.stop_waiting(tail_word);
@@ -349,7 +351,7 @@ impl Consumer {
 
     /// Tells the producer that this consumer waits for the record at its position
     /// ([`WAITING`]); one store, at the start of a wait. Cleared by the next release,
-    /// or by [`Consumer::stop_waiting`] when the wait ends without a message.
+    /// or by [`Consumer::end_wait`] when the wait ends without a message.
     #[inline]
     pub fn wait_here<C: Cursor + ?Sized>(&mut self, tail_word: &C) {
         if !self.waiting {
