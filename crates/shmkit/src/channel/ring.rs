@@ -38,6 +38,19 @@ use super::ChannelError;
 /// for it ([`Producer::reserve`]). A power of two.
 pub(crate) const WINDOW: u64 = 4096;
 
+/// Records longer than this go back to the ring's start (as [`WINDOW`] describes) only
+/// once the producer has walked [`LARGE_WALK`] bytes into the ring (or half a smaller
+/// ring). A small record costs its latency, which lines warm in both cores' caches
+/// shorten; a large one costs bandwidth, and rewriting lines the consumer's core still
+/// holds from its last read costs a cross-core invalidation each, which a walk past the
+/// consumer's private cache (L2) avoids. Measured on an 8 MiB ring: 16 KiB round trips
+/// 4.5 -> 2.3 us, 64 KiB 17.9 -> 6.7 us (floor 5.7), 4 KiB and 1 MiB unchanged.
+pub(crate) const LARGE_RECORD: u64 = 2 * WINDOW;
+
+/// How far a producer of large records walks before it may go back to the ring's
+/// start: past the private cache of the cores of the day (0.5 to 2 MiB of L2).
+pub(crate) const LARGE_WALK: u64 = 2 << 20;
+
 /// Bit 0 of the shared consumer position (positions are multiples of
 /// [`RECORD_ALIGN`]): set while the consumer waits in a receive call at that position
 /// ([`Consumer::wait_here`]), cleared by its next store of the position. The producer
@@ -55,6 +68,15 @@ pub(crate) const WAITING: u64 = 1;
 #[inline(always)]
 fn enters_window(off: u64, need: u64) -> bool {
     off != 0 && ((off - 1) ^ (off + need - 1)) >= WINDOW
+}
+
+/// Whether a record of `rec` bytes (without padding) entering a window at ring offset
+/// `off` may go back to the ring's start, if the ring is empty and the consumer waits:
+/// the start lies behind it, and a large record has walked far enough
+/// ([`LARGE_RECORD`]).
+#[inline]
+fn may_go_back(off: u64, rec: u64, ring_size: u64) -> bool {
+    rec <= off && (rec <= LARGE_RECORD || off >= LARGE_WALK.min(ring_size / 2))
 }
 
 /// Multiplier of [`stamp`]: odd, so multiplication is one-to-one on 64-bit words.
@@ -237,7 +259,7 @@ impl Producer {
         let len = len as u32;
         let (mut pad, mut need) = self.needs(g, len);
         let off = self.head & g.mask();
-        if enters_window(off, need) && record_len(len) <= off {
+        if enters_window(off, need) && may_go_back(off, record_len(len), g.ring_size) {
             // A record entering a new window of an empty ring goes to the ring's start
             // instead (after a padding record) if the consumer waits for it: while the
             // consumer keeps up, the same few kilobytes carry every message, warm in
@@ -245,7 +267,8 @@ impl Producer {
             // trip through a 256 KiB ring was about 20 ns slower than through a 4 KiB
             // one). Knowing the ring is empty costs a load of the consumer's line, once
             // per window. Without a waiting consumer the record stays where it is (see
-            // [`WAITING`]: a burst after a pause must find the whole ring).
+            // [`WAITING`]: a burst after a pause must find the whole ring). Large
+            // records walk further first ([`LARGE_RECORD`]).
             if self.refresh_tail(g, tail)? == self.head && self.consumer_waiting {
                 pad = g.ring_size - off;
                 need = pad + record_len(len);
@@ -960,6 +983,50 @@ mod tests {
             assert_eq!(r.start, r.pos, "no padding (waited: {waited})");
             assert!(r.pos > WINDOW, "at {} (waited: {waited})", r.pos);
         }
+    }
+
+    #[test]
+    fn large_records_walk_past_the_private_cache_before_going_back() {
+        // Each message is taken at once by a consumer that then waits: small records
+        // would go back at every window; large ones go back only from LARGE_WALK on
+        // (or half of a smaller ring), and then to the start.
+        for (size, len) in [(8u64 << 20, 16_000usize), (1 << 18, 9000), (1 << 20, 65536)] {
+            let mut ring = Ring::new(size, len as u32);
+            let walk = LARGE_WALK.min(size / 2);
+            let msg = vec![3u8; len];
+            let (mut furthest, mut back) = (0, 0);
+            let mut last = 0;
+            for i in 0..(3 * walk / len as u64 + 10) {
+                ring.wait();
+                let r = ring.p.reserve(&ring.g, &ring.tail, len).unwrap().unwrap();
+                if r.payload_off == RECORD_HEADER && i > 0 {
+                    assert!(
+                        last >= walk,
+                        "went back from {last} ({size} B ring, {len} B)"
+                    );
+                    back += 1;
+                }
+                furthest = furthest.max(r.payload_off);
+                last = r.payload_off + len as u64;
+                assert!(ring.send(&msg, None).unwrap());
+                assert_eq!(ring.recv().unwrap().as_deref(), Some(&msg[..]));
+            }
+            assert!(back >= 2, "went back {back} times ({size} B ring, {len} B)");
+            assert!(
+                furthest < walk + 2 * record_len(len as u32),
+                "walked to {furthest} ({size} B ring, {len} B)"
+            );
+        }
+        // The largest small record still goes back at its first window entry.
+        let mut ring = Ring::new(8 << 20, 8192);
+        let len = (LARGE_RECORD - RECORD_HEADER) as usize;
+        assert_eq!(record_len(len as u32), LARGE_RECORD);
+        for _ in 0..3 {
+            ring.wait();
+            assert!(ring.send(&vec![1u8; len], None).unwrap());
+            assert!(ring.recv().unwrap().is_some());
+        }
+        assert!(ring.p.head > 8 << 20, "stayed at {}", ring.p.head);
     }
 
     #[test]
