@@ -7,10 +7,11 @@
 //!     64          64   config: slots u64 | max_message u32 | subscribers u32 |
 //!                              mode u32 | slot_size u32 | ring_offset u64 | zero
 //!    128         128   publisher: head u64 (messages published) | owner u64 | epoch u32
-//!    256         128   tx_sleep: AtomicU32, 1 while the publisher waits for room
+//!    256         128   tx_sleep: AtomicU32, 1 while the publisher waits for room |
+//!                      publisher CPU hint u32 (`wait::note_cpu`)
 //!    384         128   rx wait: wake_seq u32 (futex) | sleepers u32
 //!    512   128*subs    subscriber slots: owner u64 | epoch u32 | sleeping u32 |
-//!                                        pad to 64 |
+//!                                        CPU hint u32 | pad to 64 |
 //!                                        cursor u64 (next message index) | pad
 //!   ring  slots*size   message slots: seq u64 | len u32 | zero u32 | payload (max
 //!                      message rounded up to 8)
@@ -84,6 +85,9 @@ pub const SUB_SIZE: usize = 128;
 pub const SUB_CURSOR: usize = 64;
 /// Offset of the "asleep, counted in sleepers" flag in a subscriber slot.
 pub const SUB_SLEEPING: usize = 12;
+/// Offset of the subscriber's CPU hint in its slot (see `channel::wait`; the
+/// publisher's sits next to `tx_sleep`).
+pub const SUB_CPU: usize = 16;
 /// Bytes of a message slot's header (seq u64, len u32, zero u32).
 pub const SLOT_HEADER: usize = 16;
 /// Most subscribers.
@@ -287,6 +291,14 @@ impl Chan {
     fn sleeping(&self, i: usize) -> &AtomicU32 {
         self.obj.word32(SUBS_OFFSET + i * SUB_SIZE + SUB_SLEEPING)
     }
+    /// Subscriber `i`'s CPU hint.
+    fn sub_cpu(&self, i: usize) -> &AtomicU32 {
+        self.obj.word32(SUBS_OFFSET + i * SUB_SIZE + SUB_CPU)
+    }
+    /// The publisher's CPU hint.
+    fn pub_cpu(&self) -> &AtomicU32 {
+        self.obj.word32(TX_SLEEP_OFFSET + wait::CPU_HINT_DELTA)
+    }
     /// Takes a reclaimed slot's sleeper out of the count (it died asleep).
     fn unsleep(&self, i: usize) {
         if self.sleeping(i).swap(0, Ordering::Relaxed) == 1 {
@@ -388,6 +400,7 @@ impl Publisher {
                 format!("the channel already has a live publisher (pid {pid})"),
             ));
         }
+        wait::note_cpu(ch.pub_cpu());
         let head = recover_head(&ch);
         Ok(Publisher {
             ch,
@@ -400,6 +413,8 @@ impl Publisher {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -484,13 +499,18 @@ impl Publisher {
                 if self.poll_room(Check::Spin) {
                     return Ok(());
                 }
-                let spin = self.spin;
+                // Sleep at once if every live subscriber last ran on this CPU.
+                let ch = &self.ch;
+                let live = (0..ch.g.subscribers as usize)
+                    .filter(|&i| ch.sub(i).owner.load(Ordering::Relaxed) != 0)
+                    .map(|i| ch.sub_cpu(i));
+                let (spin, first) = wait::budget(ch.pub_cpu(), live, self.spin);
                 // The sleep word is re-derived inside: `self` is borrowed by the poll.
                 let word: *const AtomicU32 = self.ch.obj.word32(TX_SLEEP_OFFSET);
                 // SAFETY: `word` points into the mapping owned by self.ch, which lives
                 // for the whole call; only shared (atomic) access is made through it.
                 let word = unsafe { &*word };
-                block_on(word, spin, patience, |how| {
+                block_on(word, spin, first, patience, |how| {
                     Ok(self.poll_room(how).then_some(()))
                 })
             }
@@ -511,6 +531,7 @@ impl Publisher {
         self.ch.head().store(self.head, Ordering::Release);
         // SYNC: SeqCst load pairs with the SeqCst fetch_add in Subscriber::wait.
         if self.ch.obj.word32(SLEEPERS_OFFSET).load(Ordering::SeqCst) != 0 {
+            wait::note_cpu(self.ch.pub_cpu());
             let seq = self.ch.obj.word32(WAKE_SEQ_OFFSET);
             seq.fetch_add(1, Ordering::Relaxed);
             futex::wake_all(seq);
@@ -700,6 +721,7 @@ impl Subscriber {
                 )
             })?;
         ch.unsleep(slot);
+        wait::note_cpu(ch.sub_cpu(slot));
         let cursor = recover_head(&ch);
         // SYNC: SeqCst pairs with the SeqCst cursor loads in Publisher::min_cursor.
         ch.cursor(slot).store(cursor, Ordering::SeqCst);
@@ -716,6 +738,8 @@ impl Subscriber {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -814,7 +838,8 @@ impl Subscriber {
         // orders it before the tx_sleep load in wait::notify.
         self.ch.cursor(self.slot).store(to, Ordering::SeqCst);
         if self.ch.g.mode == Mode::Backpressure {
-            wait::notify(self.ch.obj.word32(TX_SLEEP_OFFSET));
+            let mine = self.ch.sub_cpu(self.slot);
+            wait::notify(self.ch.obj.word32(TX_SLEEP_OFFSET), Some(mine));
         }
     }
 
@@ -864,13 +889,14 @@ impl Subscriber {
                 .poll(Check::Normal, in_place)?
                 .ok_or(ChannelError::Empty);
         };
-        for _ in 0..self.spin {
+        let (spin, mut how) =
+            wait::budget(self.ch.sub_cpu(self.slot), [self.ch.pub_cpu()], self.spin);
+        for _ in 0..spin {
             if let Some(v) = self.poll(Check::Spin, in_place)? {
                 return Ok(v);
             }
             std::hint::spin_loop();
         }
-        let mut how = Check::Liveness;
         let seq_word: *const AtomicU32 = self.ch.obj.word32(WAKE_SEQ_OFFSET);
         let sleepers: *const AtomicU32 = self.ch.obj.word32(SLEEPERS_OFFSET);
         // SAFETY: both point into the mapping owned by self.ch, alive for this call;
@@ -1021,6 +1047,8 @@ impl Drop for SubGuard<'_> {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        // Relaxed: a hint; a free slot has no CPU for the publisher to weigh.
+        self.ch.sub_cpu(self.slot).store(0, Ordering::Relaxed);
         self.ch.sub(self.slot).release(self.me);
         wait::wake(self.ch.obj.word32(TX_SLEEP_OFFSET));
     }

@@ -8,7 +8,9 @@
 //!    128   128  producer     head: AtomicU64, bytes ever committed (written by the sender)
 //!    256   128  consumer     tail: AtomicU64, bytes ever released, bit 0: waiting (receiver)
 //!    384   128  rx wait      rx_sleep: AtomicU32, 1 while the receiver sleeps on it (futex)
+//!                            | rx_cpu: u32, the receiver's CPU hint (`wait::note_cpu`)
 //!    512   128  tx wait      tx_sleep: AtomicU32, 1 while the sender sleeps on it (futex)
+//!                            | tx_cpu: u32, the sender's CPU hint
 //!    640   128  endpoints    sender owner u64 | sender epoch u32 | pad
 //!                            receiver owner u64 | receiver epoch u32 | pad
 //!    768   256  reserved     zero

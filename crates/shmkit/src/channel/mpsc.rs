@@ -6,13 +6,15 @@
 //!      0          64   shmkit::header (kind CHANNEL_MPSC, version LAYOUT_VERSION)
 //!     64          64   config: ring_size u64 | max_message u32 | lanes u32 |
 //!                              lane_offset u64 | lane_stride u64 | stamp_key u64 | zero
-//!    128         128   rx_sleep: AtomicU32, 1 while the receiver sleeps (futex)
+//!    128         128   rx_sleep: AtomicU32, 1 while the receiver sleeps (futex) |
+//!                      receiver CPU hint u32 (`wait::note_cpu`)
 //!    256         128   receiver endpoint: owner u64 | epoch u32
 //!    384         128   reserved, zero
 //!    512   stride*N    lanes[0..N], stride = LANE_HEADER + ring_size:
 //!          +0    128     head: AtomicU64 (written by the lane's producer)
 //!          +128  128     tail: AtomicU64, bit 0: waiting (written by the receiver)
-//!          +256  128     tx_sleep: AtomicU32, 1 while the lane's producer sleeps
+//!          +256  128     tx_sleep: AtomicU32, 1 while the lane's producer sleeps |
+//!                        producer CPU hint u32 (0 while the lane has no producer)
 //!          +384  128     producer endpoint: owner u64 | epoch u32
 //!          +512  ring    records, exactly as in an SPSC ring (see [`super::layout`])
 //! ```
@@ -229,6 +231,14 @@ impl Chan {
     fn lane_word32(&self, lane: usize, off: usize) -> &std::sync::atomic::AtomicU32 {
         self.obj.word32(self.g.lane(lane) + off)
     }
+    /// A lane's producer's CPU hint ([`wait::note_cpu`]).
+    fn lane_cpu(&self, lane: usize) -> &std::sync::atomic::AtomicU32 {
+        self.lane_word32(lane, LANE_TX_SLEEP + wait::CPU_HINT_DELTA)
+    }
+    /// The receiver's CPU hint.
+    fn rx_cpu(&self) -> &std::sync::atomic::AtomicU32 {
+        self.obj.word32(RX_SLEEP_OFFSET + wait::CPU_HINT_DELTA)
+    }
     fn ring(&self, lane: usize) -> RingView<'_> {
         self.obj
             .ring(self.g.lane(lane) + LANE_HEADER, self.g.ring.ring_size)
@@ -302,6 +312,7 @@ impl Sender {
                 return Err(e);
             }
         };
+        wait::note_cpu(ch.lane_cpu(lane));
         let watch = Watch::new(&ch.receiver_ep());
         Ok(Sender {
             ch,
@@ -319,6 +330,8 @@ impl Sender {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -390,7 +403,8 @@ impl Sender {
                     return Ok(r);
                 }
                 let word = ch.lane_word32(*lane, LANE_TX_SLEEP);
-                block_on(word, *spin, patience, |how| {
+                let (spin, first) = wait::budget(ch.lane_cpu(*lane), [ch.rx_cpu()], *spin);
+                block_on(word, spin, first, patience, |how| {
                     Self::poll_reserve(ch, *lane, p, watch, len, how)
                 })
             }
@@ -407,7 +421,7 @@ impl Sender {
             r,
             len,
         );
-        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET));
+        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET), Some(ch.lane_cpu(self.lane)));
     }
 
     #[inline(always)]
@@ -473,6 +487,9 @@ impl Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
+        // Relaxed: a hint. A lane without a producer has no CPU for the receiver to
+        // weigh ([`wait::budget`]).
+        self.ch.lane_cpu(self.lane).store(0, Ordering::Relaxed);
         self.ch.producer_ep(self.lane).release(self.me);
         wait::wake(self.ch.obj.word32(RX_SLEEP_OFFSET));
     }
@@ -574,6 +591,7 @@ impl Receiver {
                 format!("the channel already has a live receiver (pid {pid})"),
             ));
         }
+        wait::note_cpu(ch.rx_cpu());
         let mut lanes = Vec::with_capacity(ch.g.lanes as usize);
         for l in 0..ch.g.lanes as usize {
             let tail = match positions(&ch, l) {
@@ -608,6 +626,8 @@ impl Receiver {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -765,6 +785,9 @@ impl Receiver {
         // Spin on the lanes' stamps alone (one load per lane per round), and
         // return a message as soon as one arrives; anything else (padding,
         // garbage) goes to the full poll.
+        // Sleep at once if every producer last ran on this CPU (see super::wait).
+        let (spin, first) =
+            wait::budget(ch.rx_cpu(), (0..lanes.len()).map(|l| ch.lane_cpu(l)), spin);
         let spins = if patience == Patience::For(Duration::ZERO) {
             0
         } else {
@@ -787,7 +810,7 @@ impl Receiver {
             std::hint::spin_loop();
         }
         let word = ch.obj.word32(RX_SLEEP_OFFSET);
-        block_on(word, 0, patience, |how| {
+        block_on(word, 0, first, patience, |how| {
             Self::poll(ch, lanes, next, last_check, how)
         })
     }
@@ -903,7 +926,7 @@ impl Drop for RecvGuard<'_> {
         self.rx.lanes[lane]
             .c
             .release(ch.lane_word64(lane, LANE_TAIL), &self.p);
-        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP));
+        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP), Some(ch.rx_cpu()));
     }
 }
 

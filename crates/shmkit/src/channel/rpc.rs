@@ -8,8 +8,10 @@
 //!     64    64   config: max_message u32 | zero u32 | slot_size u64 | zero
 //!    128   128   client endpoint: owner u64 | epoch u32
 //!    256   128   server endpoint: owner u64 | epoch u32
-//!    384   128   client sleep word: AtomicU32, 1 while the client sleeps (futex)
-//!    512   128   server sleep word: AtomicU32, 1 while the server sleeps (futex)
+//!    384   128   client sleep word: AtomicU32, 1 while the client sleeps (futex) |
+//!                client CPU hint u32 (`wait::note_cpu`)
+//!    512   128   server sleep word: AtomicU32, 1 while the server sleeps (futex) |
+//!                server CPU hint u32
 //!    640   384   zero
 //!   1024  16+N   the slot: turn u64 | tag u32 | len u32 | payload (N = slot_size)
 //! ```
@@ -53,7 +55,7 @@
 //!   no payload: the client gets [`ChannelError::Unanswered`].
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::liveness;
@@ -345,7 +347,14 @@ impl Chan {
     /// Wakes `peer` if it sleeps; after [`Chan::publish`] (any time after).
     #[inline(always)]
     fn wake_peer(&self, peer: Role) {
-        wait::wake_if_asleep(self.obj.word32(peer.sleep_word()));
+        let mine = self.cpu_hint(peer.peer());
+        wait::wake_if_asleep(self.obj.word32(peer.sleep_word()), Some(mine));
+    }
+
+    /// `role`'s CPU hint, next to its sleep word ([`wait::note_cpu`]).
+    #[inline]
+    fn cpu_hint(&self, role: Role) -> &AtomicU32 {
+        self.obj.word32(role.sleep_word() + wait::CPU_HINT_DELTA)
     }
 
     /// Copies `data` into the payload.
@@ -398,6 +407,8 @@ impl Chan {
         match patience.waiting() {
             None => poll(Check::Normal)?.ok_or(ChannelError::Empty),
             Some(patience) => {
+                let (spin, first) =
+                    wait::budget(self.cpu_hint(me), [self.cpu_hint(me.peer())], spin);
                 let spins = if patience == Patience::For(Duration::ZERO) {
                     0
                 } else {
@@ -414,7 +425,14 @@ impl Chan {
                     Role::Client => REPLY_SLICE,
                     Role::Server => LIVENESS_SLICE,
                 };
-                block_on_sliced(self.obj.word32(me.sleep_word()), 0, patience, slice, poll)
+                block_on_sliced(
+                    self.obj.word32(me.sleep_word()),
+                    0,
+                    first,
+                    patience,
+                    slice,
+                    poll,
+                )
             }
         }
     }
@@ -449,6 +467,7 @@ impl End {
                 format!("the channel already has a live {} (pid {pid})", role.name()),
             ));
         }
+        wait::note_cpu(ch.cpu_hint(role));
         let watch = Watch::new(&ch.obj.endpoint(role.peer().endpoint()));
         // SYNC: Acquire pairs with the Release stores of `turn` by earlier holders of
         // either end: what they wrote into the slot before is visible.
@@ -536,6 +555,8 @@ impl Client {
     }
 
     /// Sets how many times a waiting call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.end.spin = polls;
     }
@@ -743,6 +764,8 @@ impl Server {
     }
 
     /// Sets how many times a waiting receive polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.end.spin = polls;
     }

@@ -164,6 +164,12 @@ impl Shared {
         }
     }
 
+    /// The CPU hint next to the sleep word at `sleep` ([`super::wait::note_cpu`]).
+    #[inline]
+    pub fn cpu_hint(&self, sleep: usize) -> &AtomicU32 {
+        self.word32(sleep + super::wait::CPU_HINT_DELTA)
+    }
+
     /// The 4-byte word at a header offset.
     #[inline]
     pub fn word32(&self, off: usize) -> &AtomicU32 {

@@ -40,11 +40,12 @@ fn claim(sh: &Shared, off: usize, role: &str) -> Result<(u64, Watch)> {
             format!("the channel already has a live {role} (pid {pid})"),
         ));
     }
-    let peer = if off == SENDER_OFFSET {
-        RECEIVER_OFFSET
+    let (peer, sleep) = if off == SENDER_OFFSET {
+        (RECEIVER_OFFSET, TX_SLEEP_OFFSET)
     } else {
-        SENDER_OFFSET
+        (SENDER_OFFSET, RX_SLEEP_OFFSET)
     };
+    wait::note_cpu(sh.cpu_hint(sleep));
     Ok((me, Watch::new(&sh.endpoint(peer))))
 }
 
@@ -146,6 +147,8 @@ impl Sender {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -214,7 +217,9 @@ impl Sender {
                     sh, p, watch, spin, ..
                 } = self;
                 let word = sh.word32(TX_SLEEP_OFFSET);
-                block_on(word, *spin, patience, |force| {
+                let mine = sh.cpu_hint(TX_SLEEP_OFFSET);
+                let (spin, first) = wait::budget(mine, [sh.cpu_hint(RX_SLEEP_OFFSET)], *spin);
+                block_on(word, spin, first, patience, |force| {
                     let tail = sh.word64(layout::TAIL_OFFSET);
                     if let Some(r) = p.reserve(&sh.g, tail, len)? {
                         return Ok(Some(r));
@@ -256,7 +261,11 @@ impl Sender {
             r,
             len,
         );
-        wait::notify(self.sh.word32(RX_SLEEP_OFFSET));
+        let sh = &self.sh;
+        wait::notify(
+            sh.word32(RX_SLEEP_OFFSET),
+            Some(sh.cpu_hint(TX_SLEEP_OFFSET)),
+        );
     }
 
     /// Sends a copy of `data` if there is room now.
@@ -451,6 +460,8 @@ impl Receiver {
     }
 
     /// Sets how many times a blocking call polls before it sleeps (default 2000).
+    /// A call whose peer last ran on this thread's CPU sleeps without polling: the
+    /// peer could not run while it polled.
     pub fn set_spin(&mut self, polls: u32) {
         self.spin = polls;
     }
@@ -540,6 +551,8 @@ impl Receiver {
     ) -> Result<Peeked, ChannelError> {
         // Spin on the stamp word alone: one load per poll, so a message is seen, and
         // returned, as soon as its line arrives.
+        let mine = sh.cpu_hint(RX_SLEEP_OFFSET);
+        let (spin, first) = wait::budget(mine, [sh.cpu_hint(TX_SLEEP_OFFSET)], spin);
         let spins = if patience == Patience::For(Duration::ZERO) {
             0
         } else {
@@ -552,7 +565,7 @@ impl Receiver {
             return Ok(p);
         }
         let word = sh.word32(RX_SLEEP_OFFSET);
-        block_on(word, 0, patience, |force| {
+        block_on(word, 0, first, patience, |force| {
             Self::poll_peek(sh, c, watch, force)
         })
     }
@@ -675,6 +688,9 @@ impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         let sh = &self.rx.sh;
         self.rx.c.release(sh.word64(layout::TAIL_OFFSET), &self.p);
-        wait::notify(sh.word32(TX_SLEEP_OFFSET));
+        wait::notify(
+            sh.word32(TX_SLEEP_OFFSET),
+            Some(sh.cpu_hint(RX_SLEEP_OFFSET)),
+        );
     }
 }

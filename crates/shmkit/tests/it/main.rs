@@ -8,6 +8,7 @@ mod channel_sysv;
 mod inspect;
 mod posix;
 mod rpc;
+mod shared_cpu;
 mod support;
 mod sync;
 mod sysv;
