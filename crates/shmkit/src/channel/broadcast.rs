@@ -838,8 +838,8 @@ impl Subscriber {
         // orders it before the tx_sleep load in wait::notify.
         self.ch.cursor(self.slot).store(to, Ordering::SeqCst);
         if self.ch.g.mode == Mode::Backpressure {
-            let mine = self.ch.sub_cpu(self.slot);
-            wait::notify(self.ch.obj.word32(TX_SLEEP_OFFSET), Some(mine));
+            let (ch, slot) = (&self.ch, self.slot);
+            wait::notify(ch.obj.word32(TX_SLEEP_OFFSET), || Some(ch.sub_cpu(slot)));
         }
     }
 
@@ -889,6 +889,10 @@ impl Subscriber {
                 .poll(Check::Normal, in_place)?
                 .ok_or(ChannelError::Empty);
         };
+        // One poll first: a message already there needs no look at the CPU hints.
+        if let Some(v) = self.poll(Check::Spin, in_place)? {
+            return Ok(v);
+        }
         let (spin, mut how) =
             wait::budget(self.ch.sub_cpu(self.slot), [self.ch.pub_cpu()], self.spin);
         for _ in 0..spin {

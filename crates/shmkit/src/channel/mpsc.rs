@@ -421,7 +421,8 @@ impl Sender {
             r,
             len,
         );
-        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET), Some(ch.lane_cpu(self.lane)));
+        let lane = self.lane;
+        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET), || Some(ch.lane_cpu(lane)));
     }
 
     #[inline(always)]
@@ -926,7 +927,7 @@ impl Drop for RecvGuard<'_> {
         self.rx.lanes[lane]
             .c
             .release(ch.lane_word64(lane, LANE_TAIL), &self.p);
-        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP), Some(ch.rx_cpu()));
+        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP), || Some(ch.rx_cpu()));
     }
 }
 
