@@ -21,10 +21,10 @@
 //! Spinning helps only while the peer runs on another CPU: a peer on the waiter's own
 //! CPU cannot answer until the waiter stops, so each hand-over would cost the whole
 //! spin budget (measured with both processes on one core: an 8-byte round trip took
-//! 130 µs against a pipe's 4.9 µs). Each side of a one-to-one channel therefore records
-//! the CPU it runs on in a hint word next to its sleep word when it opens its end,
-//! starts to wait and wakes its peer (`note_cpu`), and a waiter whose peers last ran
-//! on its own CPU sleeps at once (`budget`).
+//! 130 µs against a pipe's 4.9 µs). Each end of a channel therefore records the CPU it
+//! runs on in a hint word next to its sleep word when it opens, starts to wait and
+//! wakes its peer (`note_cpu`), and a waiter whose peers last ran on its own CPU sleeps
+//! at once (`budget`).
 //!
 //! Sleeps last at most [`LIVENESS_SLICE`]; after a sleep that timed out the waiter
 //! checks whether its peer process still lives, so a dead peer is noticed within that
@@ -42,9 +42,10 @@ pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// The default number of polls before sleeping.
 pub const DEFAULT_SPIN: u32 = 2000;
 
-/// Offset of a side's CPU hint from its sleep word (the same cache line, which only a
-/// side that starts to wait writes): the CPU that side last started to wait on, plus
-/// one; 0 while not known (objects made before the hint was kept have 0 there).
+/// Offset of a side's CPU hint from its sleep word (the same cache line, which the
+/// other side reads anyway to decide whether to wake it): the CPU that side last
+/// opened its end, started to wait or woke its peer on, plus one ([`note_cpu`]); 0 while
+/// not known (objects made before the hint was kept have 0 there).
 pub(crate) const CPU_HINT_DELTA: usize = 4;
 
 /// Records the CPU this thread runs on, plus one, in this side's hint word `mine`, and
