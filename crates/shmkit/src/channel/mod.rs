@@ -12,7 +12,9 @@
 //!   ([`Sender::send_value`], [`Receiver::recv_value`]).
 //! - Every call comes as `try_` (never waits), plain (waits) and `_timeout`. Waiting
 //!   spins a configurable number of polls ([`Sender::set_spin`]) and then sleeps on a
-//!   futex; the other side makes a wake-up system call only when someone sleeps.
+//!   futex; the other side makes a wake-up system call only when someone sleeps. A
+//!   call whose peer last ran on its own CPU (one-CPU machines and containers, or both
+//!   processes pinned to one core) sleeps at once: the peer could not run meanwhile.
 //! - When the sender closes or dies, the receiver gets every committed message, then
 //!   [`ChannelError::Disconnected`] or [`ChannelError::PeerDied`]. A message the sender
 //!   was writing when it died is never seen, whole or torn.
