@@ -105,67 +105,50 @@ fn make(tag: &str, kind: Kind) -> (String, PosixGuard) {
     (name, guard)
 }
 
+/// Plays [`TRIPS`] round trips on one CPU through two channels of `$kind`, whose ends
+/// are `$tx` and `$rx` (they share no trait: hence a macro), and checks the CPU time.
+macro_rules! round_trips_on_one_cpu {
+    ($what:literal, $kind:expr, $tx:ty, $rx:ty) => {{
+        let (req, _g1) = make(concat!("cpu_", $what, "_req"), $kind);
+        let (rep, _g2) = make(concat!("cpu_", $what, "_rep"), $kind);
+        let used = on_one_cpu(
+            |go| {
+                let mut tx = <$tx>::open(&req).unwrap();
+                let mut rx = <$rx>::open(&rep).unwrap();
+                tx.set_spin(SPIN);
+                rx.set_spin(SPIN);
+                go.wait();
+                for i in 0..TRIPS {
+                    tx.send(&i.to_le_bytes()).unwrap();
+                    assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
+                }
+            },
+            |go| {
+                let mut rx = <$rx>::open(&req).unwrap();
+                let mut tx = <$tx>::open(&rep).unwrap();
+                tx.set_spin(SPIN);
+                rx.set_spin(SPIN);
+                go.wait();
+                for _ in 0..TRIPS {
+                    let m = rx.recv().unwrap();
+                    tx.send(&m).unwrap();
+                }
+            },
+        );
+        check($what, used);
+    }};
+}
+
 #[test]
 fn spsc_ends_on_one_cpu_sleep_instead_of_spinning() {
-    let (req, _g1) = make("cpu_spsc_req", Kind::Spsc);
-    let (rep, _g2) = make("cpu_spsc_rep", Kind::Spsc);
-    let used = on_one_cpu(
-        |go| {
-            let mut tx = Sender::open(&req).unwrap();
-            let mut rx = Receiver::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for i in 0..TRIPS {
-                tx.send(&i.to_le_bytes()).unwrap();
-                assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
-            }
-        },
-        |go| {
-            let mut rx = Receiver::open(&req).unwrap();
-            let mut tx = Sender::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for _ in 0..TRIPS {
-                let m = rx.recv().unwrap();
-                tx.send(&m).unwrap();
-            }
-        },
-    );
-    check("SPSC", used);
+    round_trips_on_one_cpu!("spsc", Kind::Spsc, Sender, Receiver);
 }
 
 #[test]
 fn mpsc_ends_on_one_cpu_sleep_instead_of_spinning() {
     // Two lanes, one of them never claimed: a lane without a producer does not count.
-    let (req, _g1) = make("cpu_mpsc_req", Kind::Mpsc { lanes: 2 });
-    let (rep, _g2) = make("cpu_mpsc_rep", Kind::Mpsc { lanes: 2 });
-    let used = on_one_cpu(
-        |go| {
-            let mut tx = mpsc::Sender::open(&req).unwrap();
-            let mut rx = mpsc::Receiver::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for i in 0..TRIPS {
-                tx.send(&i.to_le_bytes()).unwrap();
-                assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
-            }
-        },
-        |go| {
-            let mut rx = mpsc::Receiver::open(&req).unwrap();
-            let mut tx = mpsc::Sender::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for _ in 0..TRIPS {
-                let m = rx.recv().unwrap();
-                tx.send(&m).unwrap();
-            }
-        },
-    );
-    check("MPSC", used);
+    let kind = Kind::Mpsc { lanes: 2 };
+    round_trips_on_one_cpu!("mpsc", kind, mpsc::Sender, mpsc::Receiver);
 }
 
 #[test]
@@ -174,33 +157,7 @@ fn broadcast_ends_on_one_cpu_sleep_instead_of_spinning() {
         subscribers: 2,
         mode: Mode::Backpressure,
     };
-    let (req, _g1) = make("cpu_bc_req", kind);
-    let (rep, _g2) = make("cpu_bc_rep", kind);
-    let used = on_one_cpu(
-        |go| {
-            let mut tx = Publisher::open(&req).unwrap();
-            let mut rx = Subscriber::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for i in 0..TRIPS {
-                tx.send(&i.to_le_bytes()).unwrap();
-                assert_eq!(rx.recv().unwrap(), i.to_le_bytes());
-            }
-        },
-        |go| {
-            let mut rx = Subscriber::open(&req).unwrap();
-            let mut tx = Publisher::open(&rep).unwrap();
-            tx.set_spin(SPIN);
-            rx.set_spin(SPIN);
-            go.wait();
-            for _ in 0..TRIPS {
-                let m = rx.recv().unwrap();
-                tx.send(&m).unwrap();
-            }
-        },
-    );
-    check("broadcast", used);
+    round_trips_on_one_cpu!("broadcast", kind, Publisher, Subscriber);
 }
 
 #[test]
@@ -229,5 +186,5 @@ fn rpc_ends_on_one_cpu_sleep_instead_of_spinning() {
             }
         },
     );
-    check("request-reply", used);
+    check("rpc", used);
 }
