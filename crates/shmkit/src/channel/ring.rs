@@ -44,7 +44,7 @@ pub(crate) const WINDOW: u64 = 4096;
 /// shorten; a large one costs bandwidth, and rewriting lines the consumer's core still
 /// holds from its last read costs a cross-core invalidation each, which a walk past the
 /// consumer's private cache (L2) avoids. Measured on an 8 MiB ring: 16 KiB round trips
-/// 4.5 -> 2.3 us, 64 KiB 17.9 -> 6.7 us (floor 5.7), 4 KiB and 1 MiB unchanged.
+/// 4.4 -> 2.3 us, 64 KiB 17.9 -> 6.7 us (floor 5.7), 4 KiB and 1 MiB unchanged.
 pub(crate) const LARGE_RECORD: u64 = 2 * WINDOW;
 
 /// How far a producer of large records walks before it may go back to the ring's
