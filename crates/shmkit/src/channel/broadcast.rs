@@ -906,6 +906,9 @@ impl Subscriber {
         // SAFETY: both point into the mapping owned by self.ch, alive for this call;
         // only atomic access is made through them.
         let (seq_word, sleepers) = unsafe { (&*seq_word, &*sleepers) };
+        // A publisher on this CPU: /proc is read after a first short sleep instead (see
+        // wait::SHARED_CPU_FIRST_SLEEP).
+        let mut liveness_owed = how != Check::Liveness;
         loop {
             if let Some(v) = self.poll(how, in_place)? {
                 return Ok(v);
@@ -922,11 +925,17 @@ impl Subscriber {
             // publisher then makes a needless wake call), never a negative count.
             self.ch.sleeping(self.slot).store(1, Ordering::Relaxed);
             let polled = self.poll(Check::Normal, in_place);
+            let longest = if liveness_owed {
+                wait::SHARED_CPU_FIRST_SLEEP
+            } else {
+                LIVENESS_SLICE
+            };
+            liveness_owed = false;
             let slice = match (&polled, deadline) {
-                (Ok(None), None) => Some(LIVENESS_SLICE),
+                (Ok(None), None) => Some(longest),
                 (Ok(None), Some(d)) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    (!left.is_zero()).then(|| left.min(LIVENESS_SLICE))
+                    (!left.is_zero()).then(|| left.min(longest))
                 }
                 _ => None,
             };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use shmkit::channel::broadcast::{Mode, Publisher, Subscriber};
 use shmkit::channel::rpc::{self, Client, Server};
-use shmkit::channel::{self, mpsc, Kind, Options, Receiver, Sender};
+use shmkit::channel::{self, mpsc, ChannelError, Kind, Options, Receiver, Sender};
 
 use crate::support::{self, PosixGuard};
 
@@ -187,4 +187,40 @@ fn rpc_ends_on_one_cpu_sleep_instead_of_spinning() {
         },
     );
     check("rpc", used);
+}
+
+#[test]
+fn a_killed_peer_on_the_same_cpu_is_noticed_within_milliseconds() {
+    // A waiter whose peer shares its CPU skips the /proc read before its first sleep,
+    // but that read is also how a killed peer is noticed: the first sleep is kept
+    // short, so that the death shows within milliseconds, not a whole liveness slice
+    // (50 ms).
+    pin(first_allowed_cpu()); // the forked child inherits this thread's CPU
+    let (name, _g) = make("cpu_spsc_kill", Kind::Spsc);
+    let mut rx = Receiver::open(&name).unwrap();
+    let lock = support::fork_lock();
+    let n2 = name.clone();
+    let child = support::fork_guarded(&lock, move || {
+        let Ok(mut tx) = Sender::open(&n2) else {
+            return 3;
+        };
+        if tx.send(b"hello").is_err() {
+            return 4;
+        }
+        // Until killed: nothing more to send.
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let pid = child.pid();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), b"hello");
+    child.kill();
+    let t0 = std::time::Instant::now();
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    let took = t0.elapsed();
+    assert_eq!(got, Err(ChannelError::PeerDied(pid as u32)));
+    assert!(
+        took < Duration::from_millis(25),
+        "the dead sender was noticed after {took:?}"
+    );
 }
