@@ -42,8 +42,10 @@ pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// The longest first sleep of a waiter whose peer shares its CPU ([`budget`]): that
 /// waiter reads /proc only after it (the read would hold the peer off the CPU), and the
 /// read is also how a peer killed meanwhile is noticed, within this time. Measured on
-/// one core: with 1 ms every hand-over was slower (8-byte round trip 4.9 -> 6.1 us, a
-/// wake-up 3.4 -> 8.8 us), with 5 ms as with 50.
+/// one core: with 1 or 3 ms every hand-over was slower (8-byte round trip 4.9 -> 6.0
+/// us, a wake-up 3.4 -> 4.8-8.8 us), with 5 ms as with 50; consistent with a timeout
+/// shorter than the kernel's tick (4 ms at HZ=250 there) reprogramming the timer
+/// hardware at every sleep, which traps in a VM.
 pub(crate) const SHARED_CPU_FIRST_SLEEP: Duration = Duration::from_millis(5);
 
 /// The default number of polls before sleeping.
