@@ -839,7 +839,7 @@ impl Subscriber {
         self.ch.cursor(self.slot).store(to, Ordering::SeqCst);
         if self.ch.g.mode == Mode::Backpressure {
             let (ch, slot) = (&self.ch, self.slot);
-            wait::notify(ch.obj.word32(TX_SLEEP_OFFSET), || Some(ch.sub_cpu(slot)));
+            wait::notify(ch.obj.word32(TX_SLEEP_OFFSET), || ch.sub_cpu(slot));
         }
     }
 

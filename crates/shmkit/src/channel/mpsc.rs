@@ -422,7 +422,7 @@ impl Sender {
             len,
         );
         let lane = self.lane;
-        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET), || Some(ch.lane_cpu(lane)));
+        wait::notify(ch.obj.word32(RX_SLEEP_OFFSET), || ch.lane_cpu(lane));
     }
 
     #[inline(always)]
@@ -783,12 +783,12 @@ impl Receiver {
         spin: u32,
         patience: Patience,
     ) -> Result<(usize, Peeked), ChannelError> {
-        // Spin on the lanes' stamps alone (one load per lane per round), and
-        // return a message as soon as one arrives; anything else (padding,
-        // garbage) goes to the full poll.
         // Sleep at once if every producer last ran on this CPU (see super::wait).
         let (spin, first) =
             wait::budget(ch.rx_cpu(), (0..lanes.len()).map(|l| ch.lane_cpu(l)), spin);
+        // Spin on the lanes' stamps alone (one load per lane per round), and
+        // return a message as soon as one arrives; anything else (padding,
+        // garbage) goes to the full poll.
         let spins = if patience == Patience::For(Duration::ZERO) {
             0
         } else {
@@ -927,7 +927,7 @@ impl Drop for RecvGuard<'_> {
         self.rx.lanes[lane]
             .c
             .release(ch.lane_word64(lane, LANE_TAIL), &self.p);
-        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP), || Some(ch.rx_cpu()));
+        wait::notify(ch.lane_word32(lane, LANE_TX_SLEEP), || ch.rx_cpu());
     }
 }
 

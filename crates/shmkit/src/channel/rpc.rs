@@ -347,7 +347,7 @@ impl Chan {
     /// Wakes `peer` if it sleeps; after [`Chan::publish`] (any time after).
     #[inline(always)]
     fn wake_peer(&self, peer: Role) {
-        let mine = || Some(self.cpu_hint(peer.peer()));
+        let mine = || self.cpu_hint(peer.peer());
         wait::wake_if_asleep(self.obj.word32(peer.sleep_word()), mine);
     }
 

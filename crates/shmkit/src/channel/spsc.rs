@@ -262,9 +262,7 @@ impl Sender {
             len,
         );
         let sh = &self.sh;
-        wait::notify(sh.word32(RX_SLEEP_OFFSET), || {
-            Some(sh.cpu_hint(TX_SLEEP_OFFSET))
-        });
+        wait::notify(sh.word32(RX_SLEEP_OFFSET), || sh.cpu_hint(TX_SLEEP_OFFSET));
     }
 
     /// Sends a copy of `data` if there is room now.
@@ -687,8 +685,6 @@ impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         let sh = &self.rx.sh;
         self.rx.c.release(sh.word64(layout::TAIL_OFFSET), &self.p);
-        wait::notify(sh.word32(TX_SLEEP_OFFSET), || {
-            Some(sh.cpu_hint(RX_SLEEP_OFFSET))
-        });
+        wait::notify(sh.word32(TX_SLEEP_OFFSET), || sh.cpu_hint(RX_SLEEP_OFFSET));
     }
 }

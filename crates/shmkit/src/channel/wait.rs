@@ -262,10 +262,10 @@ pub(crate) fn block_on_sliced<T>(
 }
 
 /// Called after publishing a position or record: wakes the other side if it sleeps,
-/// noting this side's CPU first in the hint word `mine` returns (where the kind keeps
-/// hints; called only then, so the fast path does not even compute its address).
+/// noting this side's CPU first in the hint word `mine` returns (called only then, so
+/// the fast path does not even compute its address).
 #[inline]
-pub(crate) fn notify<'a>(sleep_word: &AtomicU32, mine: impl FnOnce() -> Option<&'a AtomicU32>) {
+pub(crate) fn notify<'a>(sleep_word: &AtomicU32, mine: impl FnOnce() -> &'a AtomicU32) {
     fast_barrier();
     wake_if_asleep(sleep_word, mine);
 }
@@ -274,10 +274,7 @@ pub(crate) fn notify<'a>(sleep_word: &AtomicU32, mine: impl FnOnce() -> Option<&
 /// publication and looks at the sleep word later: any time later is as correct, since
 /// the barrier already orders the load after the publication.
 #[inline]
-pub(crate) fn wake_if_asleep<'a>(
-    sleep_word: &AtomicU32,
-    mine: impl FnOnce() -> Option<&'a AtomicU32>,
-) {
+pub(crate) fn wake_if_asleep<'a>(sleep_word: &AtomicU32, mine: impl FnOnce() -> &'a AtomicU32) {
     // Relaxed: the barrier pair orders this load (see the module docs); the value only
     // decides whether to make the futex call.
     if sleep_word.load(Ordering::Relaxed) != 0 {
@@ -288,10 +285,8 @@ pub(crate) fn wake_if_asleep<'a>(
 /// [`wake`], noting this side's CPU in `mine` first: out of line, so that the
 /// publishing fast path stays as small as before the hints.
 #[cold]
-fn wake_noting(sleep_word: &AtomicU32, mine: Option<&AtomicU32>) {
-    if let Some(mine) = mine {
-        note_cpu(mine);
-    }
+fn wake_noting(sleep_word: &AtomicU32, mine: &AtomicU32) {
+    note_cpu(mine);
     wake(sleep_word);
 }
 
@@ -341,14 +336,14 @@ mod tests {
     fn a_waker_records_its_cpu_only_when_it_wakes() {
         let me = pin_here();
         let (sleep, mine) = (AtomicU32::new(0), AtomicU32::new(0));
-        wake_if_asleep(&sleep, || Some(&mine));
+        wake_if_asleep(&sleep, || &mine);
         assert_eq!(
             mine.load(Ordering::Relaxed),
             0,
             "nobody asleep: nothing written"
         );
         sleep.store(1, Ordering::Relaxed);
-        wake_if_asleep(&sleep, || Some(&mine));
+        wake_if_asleep(&sleep, || &mine);
         assert_eq!(mine.load(Ordering::Relaxed), me);
         assert_eq!(sleep.load(Ordering::Relaxed), 0);
     }
