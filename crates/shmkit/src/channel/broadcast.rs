@@ -925,11 +925,7 @@ impl Subscriber {
             // publisher then makes a needless wake call), never a negative count.
             self.ch.sleeping(self.slot).store(1, Ordering::Relaxed);
             let polled = self.poll(Check::Normal, in_place);
-            let longest = if liveness_owed {
-                wait::SHARED_CPU_FIRST_SLEEP
-            } else {
-                LIVENESS_SLICE
-            };
+            let longest = wait::sleep_limit(LIVENESS_SLICE, liveness_owed);
             liveness_owed = false;
             let slice = match (&polled, deadline) {
                 (Ok(None), None) => Some(longest),

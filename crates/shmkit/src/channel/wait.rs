@@ -48,6 +48,18 @@ pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// hardware at every sleep, which traps in a VM.
 pub(crate) const SHARED_CPU_FIRST_SLEEP: Duration = Duration::from_millis(5);
 
+/// The longest a waiter may sleep now: `longest`, or at most
+/// [`SHARED_CPU_FIRST_SLEEP`] while it still owes the /proc read it put off because its
+/// peer shares its CPU (its first sleep).
+#[inline]
+pub(crate) fn sleep_limit(longest: Duration, liveness_owed: bool) -> Duration {
+    if liveness_owed {
+        longest.min(SHARED_CPU_FIRST_SLEEP)
+    } else {
+        longest
+    }
+}
+
 /// The default number of polls before sleeping.
 pub const DEFAULT_SPIN: u32 = 2000;
 
@@ -236,20 +248,18 @@ pub(crate) fn block_on_sliced<T>(
                 return Err(e);
             }
         }
-        let mut slice = match deadline {
-            None => slice_max,
+        let longest = sleep_limit(slice_max, liveness_owed);
+        let slice = match deadline {
+            None => longest,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     sleep_word.store(0, Ordering::Relaxed);
                     return Err(ChannelError::Timeout);
                 }
-                left.min(slice_max)
+                left.min(longest)
             }
         };
-        if liveness_owed {
-            slice = slice.min(SHARED_CPU_FIRST_SLEEP);
-        }
         let w = futex::wait(sleep_word, 1, Some(slice));
         sleep_word.store(0, Ordering::Relaxed);
         check = if w == Wait::TimedOut && (slice_max == LIVENESS_SLICE || liveness_owed) {
